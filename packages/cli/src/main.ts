@@ -1,0 +1,42 @@
+/**
+ * Entry point of the `meridian` binary.
+ *
+ * @since 0.1.0
+ */
+import * as Command from "@effect/cli/Command"
+import * as ValidationError from "@effect/cli/ValidationError"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Console from "effect/Console"
+import * as Effect from "effect/Effect"
+import { modules } from "./registry.js"
+import { makeTopologyCommand } from "./topology.js"
+
+const meridian = Command.make("meridian").pipe(
+  Command.withDescription(
+    "Meridian: an actor-based distributed runtime for services that span regions and networks. " +
+      "One binary per site; topology tools; the simulator."
+  ),
+  Command.withSubcommands([makeTopologyCommand(modules)])
+)
+
+const cli = Command.run(meridian, { name: "meridian", version: "0.1.0" })
+
+cli(process.argv).pipe(
+  Effect.catchAll((error) =>
+    Effect.gen(function* () {
+      // @effect/cli has printed its validation errors with the help text, and a topology's
+      // problems were printed line by line already.
+      if (!alreadyReported(error))
+        yield* Console.error(`meridian: ${error instanceof Error ? error.message : String(error)}`)
+      process.exitCode = 1
+    })
+  ),
+  Effect.provide(NodeContext.layer),
+  NodeRuntime.runMain({ disableErrorReporting: true })
+)
+
+function alreadyReported(error: unknown): boolean {
+  if (ValidationError.isValidationError(error)) return true
+  return typeof error === "object" && error !== null && "_tag" in error && error._tag === "TopologyCheckFailed"
+}

@@ -1,0 +1,14 @@
+/**
+ * The modules this binary knows. A topology may only name these; the kernel itself never
+ * imports a system, so this list is where systems are plugged in.
+ *
+ * @since 0.1.0
+ */
+import type * as Module from "@meridian/core/kernel/Module"
+import * as Ping from "@meridian/core/ping/Ping"
+
+/**
+ * @since 0.1.0
+ * @category registry
+ */
+export const modules: Module.Registry = [Ping.module]

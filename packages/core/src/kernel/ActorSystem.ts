@@ -1,0 +1,815 @@
+/**
+ * The actor system of one site: spawns actors under supervisors, resolves addresses to local
+ * mailboxes or to the router, and accepts envelopes from transports (decoding them with the
+ * target actor's protocol, dropping duplicates, dead-lettering what it cannot deliver).
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as ParseResult from "effect/ParseResult"
+import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import { Dedupe } from "../stores/Dedupe.js"
+import type * as Actor from "./Actor.js"
+import { Address } from "./Address.js"
+import { DeadLetters, type DeadLettersService, type Reason } from "./DeadLetters.js"
+import { Envelope, PROTOCOL_VERSION } from "./Envelope.js"
+import {
+  ActorCrashed,
+  ActorNotFound,
+  ActorStopped,
+  type AskError,
+  AskErrorSchema,
+  AskTimeout,
+  MailboxFull,
+  MalformedMessage,
+  PendingAsksFull,
+  type TellError,
+  type Unreachable
+} from "./Errors.js"
+import { Mailbox } from "./Mailbox.js"
+import { type AskRequest, isAsk, type Protocol, resultSchemas, type Tagged } from "./Protocol.js"
+import { Router } from "./Router.js"
+import * as Supervisor from "./Supervisor.js"
+
+/**
+ * An actor of that name already runs on this site.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ActorNameTaken extends Data.TaggedError("ActorNameTaken")<{ readonly name: string }> {
+  override get message(): string {
+    return `an actor named ${this.name} already runs on this site`
+  }
+}
+
+/**
+ * What happened to an envelope handed to {@link ActorSystemService.deliver}. A transport
+ * acknowledges a durable envelope on `Delivered` and `Duplicate`, and not on `Busy` (the sender
+ * retransmits later); `Rejected` envelopes are dead letters and are acknowledged too, since
+ * retransmitting them cannot help.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Delivery =
+  | { readonly _tag: "Delivered" }
+  | { readonly _tag: "Duplicate" }
+  | { readonly _tag: "Busy"; readonly reason: string }
+  | { readonly _tag: "Rejected"; readonly reason: Reason }
+
+/**
+ * Status of one actor, for the status page and metrics.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ActorInfo {
+  readonly name: string
+  readonly protocol: string
+  readonly status: "running" | "restarting" | "stopping" | "stopped"
+  readonly mailboxDepth: number
+  readonly mailboxCapacity: number
+  readonly processed: number
+  readonly restarts: number
+}
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export interface Config {
+  readonly site: string
+  /** Most asks to remote actors waiting for their reply at once. */
+  readonly maxPendingAsks?: number
+  /** Stop timeout used by {@link ActorSystemService.shutdown} when none is given. */
+  readonly drainTimeout?: Duration.DurationInput
+  /** Supervision of the root supervisor (module supervisors are its children). */
+  readonly supervision?: Partial<Supervisor.Config>
+}
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const defaultMaxPendingAsks = 10_000
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface ActorSystemService {
+  readonly site: string
+  /** The root of the site's supervision tree. */
+  readonly root: Supervisor.Supervisor
+  readonly deadLetters: DeadLettersService
+  /**
+   * Starts an actor under `supervisor` (the root by default). Its `init` runs with the context
+   * of the caller, on every (re)start.
+   */
+  readonly spawn: <Msg extends Tagged, R>(
+    behavior: Actor.Behavior<Msg, R>,
+    options?: { readonly name?: string; readonly supervisor?: Supervisor.Supervisor }
+  ) => Effect.Effect<Actor.ActorRef<Msg>, ActorNameTaken, Exclude<R, Scope.Scope>>
+  /** A typed reference to an actor on this or another site (resolved on each send). */
+  readonly ref: <Msg extends Tagged>(protocol: Protocol<Msg>, address: Address) => Actor.ActorRef<Msg>
+  /**
+   * Stops an actor. `drain`: it processes what is queued for at most `timeout`; `reject`: what
+   * is queued is dead-lettered at once (asks fail with `ActorStopped`). Either way nothing is
+   * left behind silently.
+   */
+  readonly stop: (
+    name: string,
+    options?: { readonly mode?: "drain" | "reject"; readonly timeout?: Duration.DurationInput }
+  ) => Effect.Effect<void>
+  /** Stops every actor (drain, bounded by `timeout`). */
+  readonly shutdown: (timeout?: Duration.DurationInput) => Effect.Effect<void>
+  /** Accepts an envelope from a transport. Never fails: what it cannot deliver is dead-lettered. */
+  readonly deliver: (envelope: Envelope) => Effect.Effect<Delivery>
+  readonly actors: Effect.Effect<ReadonlyArray<ActorInfo>>
+  /** Counters of envelopes that crossed this site's boundary. */
+  readonly stats: Effect.Effect<{
+    readonly envelopesIn: number
+    readonly envelopesOut: number
+    readonly duplicates: number
+    readonly pendingAsks: number
+  }>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class ActorSystem extends Context.Tag("@meridian/core/ActorSystem")<ActorSystem, ActorSystemService>() {}
+
+/** A queued message. `reply` is set for asks. */
+interface Item {
+  readonly message: Tagged
+  readonly from: Address | undefined
+  readonly envelopeId: string | undefined
+  readonly deadline: number | undefined
+  readonly reply: ((exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>) | undefined
+}
+
+type ErasedHandler = (message: Tagged, context: Actor.MessageContext) => Effect.Effect<unknown, unknown>
+
+interface Cell {
+  readonly name: string
+  readonly address: Address
+  readonly addressText: string
+  readonly protocol: Protocol<Tagged>
+  readonly mailbox: Mailbox<Item>
+  readonly askTimeout: Duration.Duration
+  readonly supervisor: Supervisor.Supervisor
+  status: ActorInfo["status"]
+  /** Messages taken from the mailbox but not processed when the last incarnation ended. */
+  carry: ReadonlyArray<Item>
+  batch: ReadonlyArray<Item> | undefined
+  index: number
+  processed: number
+  restarts: number
+  removed: boolean
+}
+
+interface PendingAsk {
+  readonly request: AskRequest
+  readonly done: (exit: Exit.Exit<unknown, unknown>) => void
+}
+
+/**
+ * Makes the actor system of `config.site`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (config: Config): Effect.Effect<ActorSystemService, never, Router | Dedupe | DeadLetters> =>
+  Effect.gen(function* () {
+    const router = yield* Router
+    const dedupe = yield* Dedupe
+    const deadLetters = yield* DeadLetters
+    const site = config.site
+    const maxPendingAsks = config.maxPendingAsks ?? defaultMaxPendingAsks
+    const drainTimeout = config.drainTimeout ?? "5 seconds"
+    const root = Supervisor.make(`site:${site}`, config.supervision ?? {})
+    const cells = new Map<string, Cell>()
+    const pending = new Map<string, PendingAsk>()
+    const counters = { envelopesIn: 0, envelopesOut: 0, duplicates: 0 }
+    let idCounter = 0
+    const systemAddress = new Address({ site, actor: SYSTEM_ACTOR })
+
+    const newId: Effect.Effect<string> = Effect.map(Random.nextIntBetween(0, 0x7fffffff), (r) => {
+      idCounter++
+      return `${site}-${idCounter.toString(36)}-${r.toString(36)}`
+    })
+
+    const deadLetter = (
+      reason: Reason,
+      to: string,
+      from: Address | undefined,
+      message: { readonly _tag?: unknown } | undefined,
+      envelopeId: string | undefined,
+      detail: string
+    ) =>
+      deadLetters.record({
+        reason,
+        to,
+        from: from?.toString() ?? "",
+        tag: typeof message?._tag === "string" ? message._tag : "",
+        envelopeId,
+        detail
+      })
+
+    // ---- local delivery -------------------------------------------------------------------
+
+    const enqueueSlow = (cell: Cell, item: Item): Effect.Effect<void, ActorStopped> =>
+      Effect.suspend(() => {
+        if (cell.mailbox.offer(item)) return Effect.void
+        if (cell.mailbox.isClosed) return Effect.fail(new ActorStopped({ address: cell.addressText }))
+        return Effect.zipRight(cell.mailbox.awaitRoom, enqueueSlow(cell, item))
+      })
+
+    /** Fast path: a synchronous push while there is room. */
+    const enqueue = (cell: Cell, item: Item): Effect.Effect<void, ActorStopped> =>
+      cell.mailbox.offer(item) ? Effect.void : enqueueSlow(cell, item)
+
+    const tryEnqueue = (cell: Cell, item: Item): Effect.Effect<void, MailboxFull | ActorStopped> => {
+      if (cell.mailbox.offer(item)) return Effect.void
+      if (cell.mailbox.isClosed) return Effect.fail(new ActorStopped({ address: cell.addressText }))
+      return Effect.fail(new MailboxFull({ address: cell.addressText, capacity: cell.mailbox.capacity }))
+    }
+
+    const notFound = (address: Address, message: Tagged): Effect.Effect<never, ActorNotFound> =>
+      Effect.zipRight(
+        deadLetter("no-such-actor", address.toString(), undefined, message, undefined, "no actor of that name"),
+        Effect.fail(new ActorNotFound({ address: address.toString() }))
+      )
+
+    /** Replies to an ask whose handler never ran. */
+    const failItem = (item: Item, error: AskError): Effect.Effect<void> =>
+      item.reply === undefined ? Effect.void : item.reply(Exit.fail(error))
+
+    const rejectQueued = (cell: Cell, reason: Reason, detail: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const items = [...cell.carry, ...cell.mailbox.drainAll()]
+        cell.carry = []
+        return Effect.forEach(
+          items,
+          (item) =>
+            Effect.zipRight(
+              deadLetter(reason, cell.addressText, item.from, item.message, item.envelopeId, detail),
+              failItem(item, new ActorStopped({ address: cell.addressText }))
+            ),
+          { discard: true }
+        )
+      })
+
+    const runIncarnation = (
+      cell: Cell,
+      init: (self: Actor.Self) => Effect.Effect<Record<string, ErasedHandler>, unknown, Scope.Scope>,
+      incarnation: number
+    ): Effect.Effect<void, unknown> =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const handlers = yield* init({ address: cell.address, incarnation })
+          const clock = yield* Effect.clock
+          cell.status = "running"
+          while (true) {
+            let batch: ReadonlyArray<Item>
+            if (cell.carry.length > 0) {
+              batch = cell.carry
+              cell.carry = []
+            } else {
+              batch = yield* cell.mailbox.takeBatch
+              if (batch.length === 0) return // closed and drained: a normal stop
+            }
+            cell.batch = batch
+            for (let i = 0; i < batch.length; i++) {
+              cell.index = i
+              const item = batch[i]!
+              if (item.deadline !== undefined && clock.unsafeCurrentTimeMillis() > item.deadline) {
+                yield* deadLetter(
+                  "expired",
+                  cell.addressText,
+                  item.from,
+                  item.message,
+                  item.envelopeId,
+                  "deadline passed in the mailbox"
+                )
+                continue
+              }
+              const handler = handlers[item.message._tag]
+              if (handler === undefined) {
+                yield* deadLetter(
+                  "handler-failed",
+                  cell.addressText,
+                  item.from,
+                  item.message,
+                  item.envelopeId,
+                  "no handler for this tag"
+                )
+                continue
+              }
+              if (item.reply === undefined) {
+                yield* handler(item.message, item)
+              } else {
+                const exit = yield* Effect.exit(handler(item.message, item))
+                // A typed failure is an answer; a defect or interruption is a crash.
+                if (Exit.isFailure(exit) && !Cause.isFailType(exit.cause)) return yield* Effect.failCause(exit.cause)
+                yield* item.reply(exit)
+              }
+              cell.processed++
+            }
+            cell.batch = undefined
+          }
+        })
+      ).pipe(
+        Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.suspend(() => salvage(cell, exit.cause))))
+      )
+
+    /**
+     * After a crash (or an interruption) mid-batch: the message being handled becomes a dead
+     * letter (its asker gets `ActorCrashed`), the rest of the batch is kept for the next
+     * incarnation.
+     */
+    const salvage = (cell: Cell, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
+      const batch = cell.batch
+      cell.batch = undefined
+      if (batch === undefined) return Effect.void
+      const item = batch[cell.index]!
+      cell.carry = [...batch.slice(cell.index + 1), ...cell.carry]
+      const interrupted = Cause.isInterruptedOnly(cause)
+      const detail = interrupted ? "interrupted" : Cause.pretty(cause).split("\n")[0]!.slice(0, 500)
+      return Effect.zipRight(
+        deadLetter("handler-failed", cell.addressText, item.from, item.message, item.envelopeId, detail),
+        failItem(
+          item,
+          interrupted
+            ? new ActorStopped({ address: cell.addressText })
+            : new ActorCrashed({ address: cell.addressText, tag: item.message._tag, defect: detail })
+        )
+      )
+    }
+
+    const spawn: ActorSystemService["spawn"] = <Msg extends Tagged, R>(
+      behavior: Actor.Behavior<Msg, R>,
+      options?: { readonly name?: string; readonly supervisor?: Supervisor.Supervisor }
+    ) =>
+      Effect.gen(function* () {
+        const name = options?.name ?? behavior.name
+        if (cells.has(name) || name === SYSTEM_ACTOR) return yield* new ActorNameTaken({ name })
+        const context = yield* Effect.context<Exclude<R, Scope.Scope>>()
+        const address = new Address({ site, actor: name })
+        const supervisor = options?.supervisor ?? root
+        const cell: Cell = {
+          name,
+          address,
+          addressText: address.toString(),
+          protocol: behavior.protocol as unknown as Protocol<Tagged>,
+          mailbox: new Mailbox<Item>(behavior.options.mailboxCapacity ?? 1024, behavior.options.maxBatch ?? 256),
+          askTimeout: Duration.decode(behavior.options.askTimeout ?? "5 seconds"),
+          supervisor,
+          status: "restarting",
+          carry: [],
+          batch: undefined,
+          index: 0,
+          processed: 0,
+          restarts: 0,
+          removed: false
+        }
+        const init = (self: Actor.Self) =>
+          Effect.provide(
+            behavior.init(self) as unknown as Effect.Effect<
+              Record<string, ErasedHandler>,
+              unknown,
+              Exclude<R, Scope.Scope> | Scope.Scope
+            >,
+            context
+          )
+        cells.set(name, cell)
+        let incarnation = 0
+        yield* supervisor.add({
+          id: name,
+          run: Effect.suspend(() => runIncarnation(cell, init, incarnation++)),
+          onStart: (restarts) => Effect.sync(() => (cell.restarts = restarts))
+        })
+        return ref(behavior.protocol, address)
+      })
+
+    // ---- remote delivery ------------------------------------------------------------------
+
+    const send = (envelope: Envelope): Effect.Effect<void, Unreachable> =>
+      Effect.zipRight(
+        Effect.sync(() => counters.envelopesOut++),
+        router.send(envelope)
+      )
+
+    const envelopeTo = <Msg extends Tagged>(
+      protocol: Protocol<Msg>,
+      to: Address,
+      message: Msg,
+      kind: "tell" | "ask",
+      correlationId: string | undefined,
+      deadline: number | undefined
+    ): Effect.Effect<Envelope, MalformedMessage> =>
+      Effect.gen(function* () {
+        const payload = protocol.encode(message)
+        if (Either.isLeft(payload)) {
+          return yield* new MalformedMessage({
+            address: to.toString(),
+            reason: ParseResult.TreeFormatter.formatErrorSync(payload.left)
+          })
+        }
+        const id = yield* newId
+        return new Envelope(
+          {
+            version: PROTOCOL_VERSION,
+            id,
+            from: systemAddress,
+            to,
+            kind,
+            ...(correlationId === undefined ? {} : { correlationId }),
+            ...(deadline === undefined ? {} : { deadline }),
+            hops: 0,
+            durable: false,
+            payload: payload.right
+          },
+          { disableValidation: true }
+        )
+      })
+
+    const remoteTell = <Msg extends Tagged>(protocol: Protocol<Msg>, to: Address, message: Msg) =>
+      Effect.flatMap(envelopeTo(protocol, to, message, "tell", undefined, undefined), send).pipe(
+        // Encoding failures of a local, statically typed message are programmer errors.
+        Effect.catchTag("MalformedMessage", (e) => Effect.die(e))
+      )
+
+    const remoteAsk = <Msg extends Tagged>(
+      protocol: Protocol<Msg>,
+      to: Address,
+      message: Msg & AskRequest,
+      timeout: Duration.Duration
+    ): Effect.Effect<unknown, unknown> =>
+      Effect.gen(function* () {
+        if (pending.size >= maxPendingAsks) return yield* new PendingAsksFull({ limit: maxPendingAsks })
+        const correlationId = yield* newId
+        const now = yield* Clock.currentTimeMillis
+        const envelope = yield* envelopeTo(
+          protocol,
+          to,
+          message,
+          "ask",
+          correlationId,
+          now + Duration.toMillis(timeout)
+        )
+        const deferred = yield* Deferred.make<unknown, unknown>()
+        pending.set(correlationId, { request: message, done: (exit) => Deferred.unsafeDone(deferred, exit) })
+        return yield* send(envelope).pipe(
+          Effect.zipRight(Deferred.await(deferred)),
+          Effect.ensuring(Effect.sync(() => pending.delete(correlationId)))
+        )
+      })
+
+    const withTimeout = <A, E>(
+      effect: Effect.Effect<A, E>,
+      address: Address,
+      message: Tagged,
+      timeout: Duration.Duration
+    ): Effect.Effect<A, E | AskTimeout> =>
+      Effect.timeoutFail(effect, {
+        duration: timeout,
+        onTimeout: () =>
+          new AskTimeout({ address: address.toString(), tag: message._tag, timeoutMillis: Duration.toMillis(timeout) })
+      })
+
+    const ref = <Msg extends Tagged>(protocol: Protocol<Msg>, address: Address): Actor.ActorRef<Msg> => {
+      if (address.site !== site) {
+        return {
+          address,
+          tell: (message) => remoteTell(protocol, address, message as Msg),
+          tryTell: (message) => remoteTell(protocol, address, message as Msg),
+          ask: (message, options) => {
+            const timeout = Duration.decode(options?.timeout ?? "5 seconds")
+            return withTimeout(
+              remoteAsk(protocol, address, message as Msg & AskRequest, timeout),
+              address,
+              message,
+              timeout
+            ) as Effect.Effect<never, AskError>
+          }
+        }
+      }
+      let cached: Cell | undefined
+      const resolve = (): Cell | undefined => {
+        if (cached === undefined || cached.removed) cached = cells.get(address.actor)
+        return cached
+      }
+      const item = (message: Tagged): Item => ({
+        message,
+        from: undefined,
+        envelopeId: undefined,
+        deadline: undefined,
+        reply: undefined
+      })
+      return {
+        address,
+        tell: (message) =>
+          Effect.suspend((): Effect.Effect<void, TellError> => {
+            const cell = resolve()
+            return cell === undefined ? notFound(address, message) : enqueue(cell, item(message))
+          }),
+        tryTell: (message) =>
+          Effect.suspend((): Effect.Effect<void, TellError> => {
+            const cell = resolve()
+            return cell === undefined ? notFound(address, message) : tryEnqueue(cell, item(message))
+          }),
+        ask: (message, options) =>
+          Effect.suspend(() => {
+            const cell = resolve()
+            if (cell === undefined) return notFound(address, message)
+            const timeout = options?.timeout === undefined ? cell.askTimeout : Duration.decode(options.timeout)
+            return Effect.gen(function* () {
+              const deferred = yield* Deferred.make<unknown, unknown>()
+              const now = yield* Clock.currentTimeMillis
+              yield* enqueue(cell, {
+                message,
+                from: undefined,
+                envelopeId: undefined,
+                deadline: now + Duration.toMillis(timeout),
+                reply: (exit) => Deferred.done(deferred, exit)
+              })
+              return yield* Deferred.await(deferred)
+            }).pipe((effect) => withTimeout(effect, address, message, timeout))
+          }) as Effect.Effect<never, AskError>
+      }
+    }
+
+    // ---- inbound envelopes ----------------------------------------------------------------
+
+    /** Reply to an ask that came from another site. */
+    const replyTo = (envelope: Envelope, request: Tagged) => (exit: Exit.Exit<unknown, unknown>) =>
+      Effect.gen(function* () {
+        const payload = yield* encodeReply(request, exit)
+        const id = yield* newId
+        const reply = new Envelope(
+          {
+            version: PROTOCOL_VERSION,
+            id,
+            from: envelope.to,
+            to: envelope.from,
+            kind: "reply",
+            correlationId: envelope.correlationId ?? envelope.id,
+            hops: 0,
+            durable: false,
+            payload
+          },
+          { disableValidation: true }
+        )
+        yield* send(reply).pipe(
+          Effect.catchAll((e) =>
+            deadLetter("unreachable", envelope.from.toString(), envelope.to, request, id, `reply lost: ${e.message}`)
+          )
+        )
+      })
+
+    const rejectAsk = (envelope: Envelope, error: AskError) =>
+      envelope.kind === "ask" ? replyTo(envelope, { _tag: "" })(Exit.fail(error)) : Effect.void
+
+    const deliver = (envelope: Envelope): Effect.Effect<Delivery> =>
+      Effect.gen(function* () {
+        counters.envelopesIn++
+        const to = envelope.to.toString()
+        if (envelope.version !== PROTOCOL_VERSION) {
+          yield* deadLetter(
+            "unsupported-version",
+            to,
+            envelope.from,
+            undefined,
+            envelope.id,
+            `envelope version ${envelope.version}, this site speaks ${PROTOCOL_VERSION}`
+          )
+          return rejected("unsupported-version")
+        }
+        if (envelope.to.site !== site) {
+          yield* deadLetter("unreachable", to, envelope.from, undefined, envelope.id, `not addressed to site ${site}`)
+          return rejected("unreachable")
+        }
+        if (envelope.kind === "reply") return yield* acceptReply(envelope)
+        const cell = cells.get(envelope.to.actor)
+        if (cell === undefined) {
+          yield* deadLetter("no-such-actor", to, envelope.from, undefined, envelope.id, "no actor of that name")
+          yield* rejectAsk(envelope, new ActorNotFound({ address: to }))
+          return rejected("no-such-actor")
+        }
+        const now = yield* Clock.currentTimeMillis
+        if (envelope.deadline !== undefined && now > envelope.deadline) {
+          yield* deadLetter("expired", to, envelope.from, undefined, envelope.id, "deadline passed in transit")
+          return rejected("expired")
+        }
+        const decoded = cell.protocol.decode(envelope.payload)
+        if (Either.isLeft(decoded)) {
+          const reason = ParseResult.TreeFormatter.formatErrorSync(decoded.left)
+          yield* deadLetter("undecodable", to, envelope.from, tagOf(envelope.payload), envelope.id, reason)
+          yield* rejectAsk(envelope, new MalformedMessage({ address: to, reason }))
+          return rejected("undecodable")
+        }
+        const message = decoded.right
+        if (envelope.kind === "ask" && !isAsk(message)) {
+          yield* deadLetter("undecodable", to, envelope.from, message, envelope.id, "a tell message sent as an ask")
+          yield* rejectAsk(envelope, new MalformedMessage({ address: to, reason: "not an ask request" }))
+          return rejected("undecodable")
+        }
+        if (cell.mailbox.isClosed) {
+          yield* deadLetter("stopped", to, envelope.from, message, envelope.id, "actor is stopping")
+          yield* rejectAsk(envelope, new ActorStopped({ address: to }))
+          return rejected("stopped")
+        }
+        if (cell.mailbox.size >= cell.mailbox.capacity) {
+          // A durable envelope is left unacknowledged and comes again; anything else is lost here.
+          if (envelope.durable) return { _tag: "Busy", reason: "mailbox full" } as const
+          yield* deadLetter("mailbox-full", to, envelope.from, message, envelope.id, "mailbox full")
+          yield* rejectAsk(envelope, new MailboxFull({ address: to, capacity: cell.mailbox.capacity }))
+          return rejected("mailbox-full")
+        }
+        const fresh = yield* Effect.either(dedupe.markIfNew(envelope.id))
+        if (Either.isLeft(fresh)) return { _tag: "Busy", reason: "dedupe window full" } as const
+        if (!fresh.right) {
+          counters.duplicates++
+          return { _tag: "Duplicate" } as const
+        }
+        // Once marked, the message must go in: wait for room rather than drop it.
+        const queued = yield* Effect.either(
+          enqueue(cell, {
+            message,
+            from: envelope.from,
+            envelopeId: envelope.id,
+            deadline: envelope.deadline,
+            reply: envelope.kind === "ask" ? replyTo(envelope, message) : undefined
+          })
+        )
+        if (Either.isLeft(queued)) {
+          yield* deadLetter("stopped", to, envelope.from, message, envelope.id, "actor stopped")
+          return rejected("stopped")
+        }
+        return { _tag: "Delivered" } as const
+      })
+
+    const acceptReply = (envelope: Envelope): Effect.Effect<Delivery> =>
+      Effect.gen(function* () {
+        const waiting = envelope.correlationId === undefined ? undefined : pending.get(envelope.correlationId)
+        if (waiting === undefined) {
+          yield* deadLetter(
+            "orphan-reply",
+            envelope.to.toString(),
+            envelope.from,
+            undefined,
+            envelope.id,
+            "no ask waits for this reply (timed out?)"
+          )
+          return rejected("orphan-reply")
+        }
+        pending.delete(envelope.correlationId!)
+        const exit = decodeReply(waiting.request, envelope.payload)
+        if (Either.isLeft(exit)) {
+          const reason = ParseResult.TreeFormatter.formatErrorSync(exit.left)
+          yield* deadLetter("undecodable", envelope.to.toString(), envelope.from, undefined, envelope.id, reason)
+          waiting.done(Exit.fail(new MalformedMessage({ address: envelope.from.toString(), reason })))
+          return rejected("undecodable")
+        }
+        waiting.done(exit.right)
+        return { _tag: "Delivered" } as const
+      })
+
+    const stop: ActorSystemService["stop"] = (name, options) =>
+      Effect.gen(function* () {
+        const cell = cells.get(name)
+        if (cell === undefined) return
+        const mode = options?.mode ?? "drain"
+        cell.status = "stopping"
+        cell.mailbox.close()
+        if (mode === "reject") yield* rejectQueued(cell, "stopped", "stopped (reject)")
+        yield* cell.supervisor.stop(name, options?.timeout ?? drainTimeout)
+        yield* rejectQueued(cell, "stopped", "stopped before it was processed")
+        cell.status = "stopped"
+        cell.removed = true
+        cells.delete(name)
+      })
+
+    const service: ActorSystemService = {
+      site,
+      root,
+      deadLetters,
+      spawn,
+      ref,
+      stop,
+      shutdown: (timeout) =>
+        Effect.forEach(
+          Array.from(cells.keys()),
+          (name) => stop(name, { mode: "drain", timeout: timeout ?? drainTimeout }),
+          {
+            concurrency: "unbounded",
+            discard: true
+          }
+        ),
+      deliver,
+      actors: Effect.sync(() =>
+        Array.from(cells.values(), (cell) => ({
+          name: cell.name,
+          protocol: cell.protocol.name,
+          status: cell.status,
+          mailboxDepth: cell.mailbox.size + cell.carry.length,
+          mailboxCapacity: cell.mailbox.capacity,
+          processed: cell.processed,
+          restarts: cell.restarts
+        }))
+      ),
+      stats: Effect.sync(() => ({ ...counters, pendingAsks: pending.size }))
+    }
+    return service
+  })
+
+/**
+ * The sender name of envelopes sent from outside any actor (reserved: no actor may take it).
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const SYSTEM_ACTOR = "system"
+
+const rejected = (reason: Reason): Delivery => ({ _tag: "Rejected", reason })
+
+const tagOf = (payload: unknown): { readonly _tag?: unknown } | undefined =>
+  typeof payload === "object" && payload !== null ? (payload as { readonly _tag?: unknown }) : undefined
+
+/**
+ * The wire form of a reply: the handler's answer, its typed failure, or a kernel failure.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ReplyPayload = Schema.Union(
+  Schema.TaggedStruct("Success", { value: Schema.Unknown }),
+  Schema.TaggedStruct("Failure", { error: Schema.Unknown }),
+  Schema.TaggedStruct("KernelFailure", { error: AskErrorSchema })
+)
+
+type ReplyPayload = typeof ReplyPayload.Type
+
+const encodeReply = (request: Tagged, exit: Exit.Exit<unknown, unknown>): Effect.Effect<unknown> => {
+  const kernel = (error: AskError): ReplyPayload => ({ _tag: "KernelFailure", error })
+  const crashed = (defect: string) =>
+    kernel(new ActorCrashed({ address: "", tag: request._tag, defect: defect.slice(0, 500) }))
+  const reply: Effect.Effect<ReplyPayload> = Effect.suspend(() => {
+    if (Exit.isFailure(exit)) {
+      const failure = Cause.failureOption(exit.cause)
+      if (failure._tag === "None") return Effect.succeed(crashed(Cause.pretty(exit.cause)))
+      if (!isAsk(request) || Schema.is(AskErrorSchema)(failure.value))
+        return Effect.succeed(kernel(failure.value as AskError))
+      return Schema.encode(resultSchemas(request).failure)(failure.value).pipe(
+        Effect.map((error): ReplyPayload => ({ _tag: "Failure", error })),
+        Effect.catchAll((e) => Effect.succeed(crashed(`failure did not encode: ${e.message}`)))
+      )
+    }
+    if (!isAsk(request)) return Effect.succeed<ReplyPayload>({ _tag: "Success", value: null })
+    return Schema.encode(resultSchemas(request).success)(exit.value).pipe(
+      Effect.map((value): ReplyPayload => ({ _tag: "Success", value })),
+      Effect.catchAll((e) => Effect.succeed(crashed(`answer did not encode: ${e.message}`)))
+    )
+  })
+  return Effect.flatMap(reply, (payload) => Effect.orDie(Schema.encode(ReplyPayload)(payload)))
+}
+
+const decodeReply = (
+  request: AskRequest,
+  payload: unknown
+): Either.Either<Exit.Exit<unknown, unknown>, ParseResult.ParseError> =>
+  Either.flatMap(
+    Schema.decodeUnknownEither(ReplyPayload)(payload),
+    (reply): Either.Either<Exit.Exit<unknown, unknown>, ParseResult.ParseError> => {
+      switch (reply._tag) {
+        case "Success":
+          return Either.map(Schema.decodeUnknownEither(resultSchemas(request).success)(reply.value), Exit.succeed)
+        case "Failure":
+          return Either.map(Schema.decodeUnknownEither(resultSchemas(request).failure)(reply.error), Exit.fail)
+        case "KernelFailure":
+          return Either.right(Exit.fail(reply.error))
+      }
+    }
+  )
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (config: Config): Layer.Layer<ActorSystem, never, Router | Dedupe | DeadLetters> =>
+  Layer.effect(ActorSystem, make(config))

@@ -1,0 +1,45 @@
+/**
+ * The way out of a site: the actor system hands every envelope addressed to another site to the
+ * router. A site without links (a single-site deployment, or a unit test) uses {@link isolated},
+ * where every remote address is a typed `Unreachable`; the routing layer replaces it without
+ * changing how actors address each other.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type { Envelope } from "./Envelope.js"
+import { Unreachable } from "./Errors.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface RouterService {
+  /** Forwards an envelope toward `envelope.to.site`. */
+  readonly send: (envelope: Envelope) => Effect.Effect<void, Unreachable>
+}
+
+/**
+ * @since 0.1.0
+ * @category tags
+ */
+export class Router extends Context.Tag("@meridian/core/Router")<Router, RouterService>() {}
+
+/**
+ * A site with no links: every other site is unreachable.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const isolated: RouterService = {
+  send: (envelope) =>
+    Effect.fail(new Unreachable({ site: envelope.to.site, reason: "this site has no links to other sites" }))
+}
+
+/**
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerIsolated: Layer.Layer<Router> = Layer.succeed(Router, isolated)

@@ -1,0 +1,187 @@
+/**
+ * Assembles one site of a topology: its actor system, the root supervisor, and every module the
+ * topology gives the site, each under a supervisor of its own and with its settings decoded by
+ * its own Schema. Every problem is reported at once, before anything starts.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Fiber from "effect/Fiber"
+import type * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import { Blobs } from "../stores/Blobs.js"
+import { Dedupe } from "../stores/Dedupe.js"
+import { Identity } from "../stores/Identity.js"
+import { KeyValue } from "../stores/KeyValue.js"
+import { Outbox } from "../stores/Outbox.js"
+import { problemsFromParseError, type Problem, type Topology } from "../topology/Topology.js"
+import * as ActorSystem from "./ActorSystem.js"
+import * as DeadLetters from "./DeadLetters.js"
+import type * as Module from "./Module.js"
+import type { Router } from "./Router.js"
+import * as Supervisor from "./Supervisor.js"
+
+/**
+ * The site could not start; `problems` lists every reason.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SiteStartError extends Data.TaggedError("SiteStartError")<{
+  readonly site: string
+  readonly problems: ReadonlyArray<Problem>
+}> {
+  override get message(): string {
+    return `site ${this.site} cannot start:\n${this.problems.map((p) => `  ${p.path}: ${p.message}`).join("\n")}`
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export interface Options {
+  readonly topology: Topology
+  readonly site: string
+  /** The modules this binary knows. */
+  readonly modules: Module.Registry
+  /** Dead letters kept for listing (counts are kept for all). */
+  readonly deadLetterCapacity?: number
+  readonly maxPendingAsks?: number
+  /** Bound on draining mailboxes at shutdown. */
+  readonly drainTimeout?: Duration.DurationInput
+  /** Supervision of the root supervisor, whose children are the module supervisors. */
+  readonly rootSupervision?: Partial<Supervisor.Config>
+  /** Supervision of each module supervisor, whose children are the module's actors. */
+  readonly moduleSupervision?: Partial<Supervisor.Config>
+}
+
+/**
+ * A running site.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RunningSite {
+  readonly name: string
+  readonly system: ActorSystem.ActorSystemService
+  /** The modules started, in order, with the routes each declared. */
+  readonly modules: ReadonlyArray<{
+    readonly name: string
+    readonly routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter> | undefined
+  }>
+  /** Fails when the root supervisor gives up (the site can no longer serve). */
+  readonly awaitEscalation: Effect.Effect<never, Supervisor.Escalated>
+  /** Stops every actor, draining mailboxes within `timeout`. Also runs when the scope closes. */
+  readonly shutdown: (timeout?: Duration.DurationInput) => Effect.Effect<void>
+}
+
+/**
+ * Starts a site in the current scope. Closing the scope drains and stops it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const start = (
+  options: Options
+): Effect.Effect<RunningSite, SiteStartError, Scope.Scope | Router | Dedupe | Outbox | KeyValue | Blobs | Identity> =>
+  Effect.gen(function* () {
+    const { site, topology } = options
+    const fail = (problems: ReadonlyArray<Problem>) => new SiteStartError({ site, problems })
+    const siteInfo = topology.sites[site]
+    if (siteInfo === undefined) {
+      return yield* fail([{ path: "site", message: `no site named ${site} in topology ${topology.name}` }])
+    }
+
+    const problems: Array<Problem> = []
+    const plan: Array<{ module: Module.Any; settings: unknown }> = []
+    for (const [name, raw] of Object.entries(siteInfo.modules)) {
+      const path = `sites.${site}.modules.${name}`
+      const module = options.modules.find((m) => m.name === name)
+      if (module === undefined) {
+        problems.push({ path, message: `no module named ${name} is registered in this binary` })
+        continue
+      }
+      const decoded = Schema.decodeUnknownEither(module.settings, { errors: "all" })(raw ?? {})
+      if (Either.isLeft(decoded)) {
+        for (const p of problemsFromParseError(decoded.left)) {
+          problems.push({ path: p.path === "" ? path : `${path}.${p.path}`, message: p.message })
+        }
+        continue
+      }
+      plan.push({ module, settings: decoded.right })
+    }
+    if (problems.length > 0) return yield* fail(problems)
+
+    const deadLetters = DeadLetters.make(options.deadLetterCapacity ?? DeadLetters.defaultCapacity)
+    const system = yield* ActorSystem.make({
+      site,
+      ...(options.maxPendingAsks === undefined ? {} : { maxPendingAsks: options.maxPendingAsks }),
+      ...(options.drainTimeout === undefined ? {} : { drainTimeout: options.drainTimeout }),
+      ...(options.rootSupervision === undefined ? {} : { supervision: options.rootSupervision })
+    }).pipe(Effect.provideService(DeadLetters.DeadLetters, deadLetters))
+
+    const root = yield* Effect.forkScoped(system.root.run)
+    // Registered after the root fiber, so it runs first at scope close: drain, then interrupt.
+    yield* Effect.addFinalizer(() => system.shutdown())
+
+    const stores = {
+      outbox: yield* Outbox,
+      dedupe: yield* Dedupe,
+      kv: yield* KeyValue,
+      blobs: yield* Blobs,
+      identity: yield* Identity
+    }
+
+    const started: Array<RunningSite["modules"][number]> = []
+    for (const { module, settings } of plan) {
+      const supervisor = Supervisor.make(`module:${module.name}`, options.moduleSupervision ?? {})
+      yield* system.root.add(Supervisor.asChild(supervisor))
+      const context: Module.SiteContext = {
+        site,
+        siteInfo,
+        topology,
+        system,
+        supervisor,
+        spawn: (behavior, spawnOptions) =>
+          system.spawn(behavior, {
+            supervisor,
+            ...(spawnOptions?.name === undefined ? {} : { name: spawnOptions.name })
+          }),
+        stores
+      }
+      const result = yield* Effect.either(Effect.catchAllDefect(module.start(context, settings as never), Effect.fail))
+      if (Either.isLeft(result)) {
+        return yield* fail([
+          {
+            path: `sites.${site}.modules.${module.name}`,
+            message: `failed to start: ${describe(result.left)}`
+          }
+        ])
+      }
+      started.push({ name: module.name, routes: result.right.routes })
+    }
+
+    return {
+      name: site,
+      system,
+      modules: started,
+      awaitEscalation: Fiber.join(root),
+      shutdown: (timeout) => system.shutdown(timeout)
+    }
+  })
+
+const describe = (error: unknown): string =>
+  Cause.isCause(error)
+    ? Cause.pretty(error)
+    : error instanceof Error
+      ? error.message
+      : typeof error === "object" && error !== null && "message" in error
+        ? String(error.message)
+        : String(error)

@@ -1,0 +1,191 @@
+/**
+ * The built-in `ping` module: an echo actor (ask) and a counter actor (tell + ask). Examples,
+ * tests and benchmarks use it to exercise the kernel, the router and the transports before (and
+ * besides) the real systems.
+ *
+ * @since 0.1.0
+ */
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Effect from "effect/Effect"
+import * as Schema from "effect/Schema"
+import * as Actor from "../kernel/Actor.js"
+import type { ActorRef } from "../kernel/Actor.js"
+import * as Address from "../kernel/Address.js"
+import * as Module from "../kernel/Module.js"
+import * as Protocol from "../kernel/Protocol.js"
+
+/**
+ * Longest text the echo actor accepts.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const MAX_ECHO_LENGTH = 4096
+
+/**
+ * Ask: answers with the same text and the name of the site that answered.
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class Echo extends Schema.TaggedRequest<Echo>()("Echo", {
+  failure: Schema.Never,
+  success: Schema.Struct({ text: Schema.String, site: Schema.String }),
+  payload: { text: Schema.String.pipe(Schema.maxLength(MAX_ECHO_LENGTH)) }
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category protocol
+ */
+export const EchoProtocol = Protocol.make("ping/echo", 1, Echo)
+
+/**
+ * Tell: adds `by` to the counter.
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class Increment extends Schema.TaggedClass<Increment>()("Increment", {
+  by: Schema.Int
+}) {}
+
+/**
+ * Ask: the current count.
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class GetCount extends Schema.TaggedRequest<GetCount>()("GetCount", {
+  failure: Schema.Never,
+  success: Schema.Int,
+  payload: {}
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category protocol
+ */
+export const CounterProtocol = Protocol.make("ping/counter", 1, Increment, GetCount)
+
+/**
+ * The echo actor of `site`.
+ *
+ * @since 0.1.0
+ * @category actors
+ */
+export const echo = (options: Actor.Options = {}) =>
+  Actor.make(
+    "echo",
+    EchoProtocol,
+    (self) =>
+      Effect.succeed({
+        Echo: (request: Echo) => Effect.succeed({ text: request.text, site: self.address.site })
+      }),
+    options
+  )
+
+/**
+ * The counter actor. Its count lives in the fiber, so a restart starts it at zero again.
+ *
+ * @since 0.1.0
+ * @category actors
+ */
+export const counter = (options: Actor.Options = {}) =>
+  Actor.make(
+    "counter",
+    CounterProtocol,
+    () =>
+      Effect.sync(() => {
+        let count = 0
+        return {
+          Increment: (message: Increment) =>
+            Effect.sync(() => {
+              count += message.by
+            }),
+          GetCount: () => Effect.sync(() => count)
+        }
+      }),
+    options
+  )
+
+/**
+ * Settings of the ping module (`sites.<site>.modules.ping`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const Settings = Schema.Struct({
+  mailboxCapacity: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 1024 })
+})
+
+/**
+ * References to the ping actors of any site.
+ *
+ * @since 0.1.0
+ * @category refs
+ */
+export const refs = (
+  system: { readonly ref: Module.SiteContext["system"]["ref"] },
+  site: string
+): { readonly echo: ActorRef<Echo>; readonly counter: ActorRef<Increment | GetCount> } => ({
+  echo: system.ref(EchoProtocol, Address.make(site, "echo")),
+  counter: system.ref(CounterProtocol, Address.make(site, "counter"))
+})
+
+const json = (status: number, body: unknown) => HttpServerResponse.unsafeJson(body, { status })
+
+const errorResponse = (error: { readonly _tag: string; readonly message: string }) =>
+  json(
+    error._tag === "AskTimeout"
+      ? 504
+      : error._tag === "MailboxFull" || error._tag === "PendingAsksFull"
+        ? 503
+        : error._tag === "ParseError"
+          ? 400
+          : 500,
+    { error: error._tag, message: error.message }
+  )
+
+/**
+ * The module: `echo` and `counter` actors, and `GET /v1/ping/echo?text=…&site=…` (asks the echo
+ * actor of `site`, this one by default) and `GET /v1/ping/counter`.
+ *
+ * @since 0.1.0
+ * @category modules
+ */
+export const module = Module.make({
+  name: "ping",
+  description: "echo and counter actors for examples, tests and benchmarks",
+  settings: Settings,
+  start: (context, settings) =>
+    Effect.gen(function* () {
+      const options = { mailboxCapacity: settings.mailboxCapacity }
+      yield* context.spawn(echo(options))
+      const counterRef = yield* context.spawn(counter(options))
+      const routes = HttpLayerRouter.addAll([
+        HttpLayerRouter.route(
+          "GET",
+          "/v1/ping/echo",
+          Effect.gen(function* () {
+            const query = yield* HttpServerRequest.schemaSearchParams(
+              Schema.Struct({ text: Schema.String, site: Schema.optional(Schema.String) })
+            )
+            const target = refs(context.system, query.site ?? context.site).echo
+            return json(200, yield* target.ask(new Echo({ text: query.text })))
+          }).pipe(Effect.catchAll(errorResponse))
+        ),
+        HttpLayerRouter.route(
+          "GET",
+          "/v1/ping/counter",
+          counterRef.ask(new GetCount()).pipe(
+            Effect.map((count) => json(200, { count })),
+            Effect.catchAll(errorResponse)
+          )
+        )
+      ])
+      return { routes }
+    })
+})

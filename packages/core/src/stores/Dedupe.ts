@@ -1,0 +1,213 @@
+/**
+ * The dedupe window: the envelope ids a site has already applied, so that a retransmitted or
+ * duplicated message is applied once. The window is persisted (here: kept outside the site scope)
+ * and bounded by age and count, and its age bound is never shorter than the retransmit horizon —
+ * otherwise a late retransmission would be applied twice.
+ *
+ * When the count bound is reached the oldest id may only be forgotten once it is older than
+ * `minRetention` (set it to the retransmit horizon); otherwise {@link DedupeFull} tells the caller
+ * not to acknowledge, so the sender retransmits later: busy, not loss, never a double apply.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+
+/**
+ * The window bounds.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export interface DedupeConfig {
+  /** Ids older than this are forgotten. Never shorter than the retransmit horizon. */
+  readonly maxAge: Duration.DurationInput
+  /** At most this many ids are remembered. */
+  readonly maxEntries: number
+  /** Under count pressure, an id younger than this is never evicted (use the retransmit horizon). */
+  readonly minRetention: Duration.DurationInput
+}
+
+/**
+ * Defaults: one day, one million ids, at least one hour of retention under pressure.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const DedupeConfig: DedupeConfig = {
+  maxAge: Duration.days(1),
+  maxEntries: 1_000_000,
+  minRetention: Duration.hours(1)
+}
+
+/**
+ * A configuration that could let a retransmission be applied twice, or is not a valid bound.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DedupeConfigError extends Data.TaggedError("DedupeConfigError")<{
+  /** Every problem found, in words. */
+  readonly problems: ReadonlyArray<string>
+}> {}
+
+/**
+ * The window is at its count bound and its oldest id is younger than `minRetention`: the caller
+ * must not acknowledge the message, so that it is retransmitted later.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class DedupeFull extends Data.TaggedError("DedupeFull")<{
+  readonly id: string
+  readonly entries: number
+  readonly maxEntries: number
+  /** Epoch milliseconds when the oldest remembered id may be evicted. */
+  readonly retryAfter: number
+}> {}
+
+/**
+ * Checks a configuration against the retransmit horizon (the longest time after which a sender
+ * may still retransmit): `maxAge` must not be shorter than it, `minRetention` must lie between the
+ * horizon and `maxAge`, and `maxEntries` must be a positive integer. Lists every problem.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const validate = (
+  config: DedupeConfig,
+  retransmitHorizon: Duration.DurationInput
+): Either.Either<DedupeConfig, DedupeConfigError> => {
+  const problems: Array<string> = []
+  const maxAge = Duration.decode(config.maxAge)
+  const minRetention = Duration.decode(config.minRetention)
+  const horizon = Duration.decode(retransmitHorizon)
+  if (!Number.isSafeInteger(config.maxEntries) || config.maxEntries < 1) {
+    problems.push(`maxEntries must be a positive integer, got ${config.maxEntries}`)
+  }
+  if (Duration.lessThan(maxAge, horizon)) {
+    problems.push(
+      `maxAge (${Duration.format(maxAge)}) is shorter than the retransmit horizon (${Duration.format(horizon)})`
+    )
+  }
+  if (Duration.lessThan(minRetention, horizon)) {
+    problems.push(
+      `minRetention (${Duration.format(minRetention)}) is shorter than the retransmit horizon (${Duration.format(horizon)})`
+    )
+  }
+  if (Duration.greaterThan(minRetention, maxAge)) {
+    problems.push(`minRetention (${Duration.format(minRetention)}) is longer than maxAge (${Duration.format(maxAge)})`)
+  }
+  return problems.length === 0 ? Either.right(config) : Either.left(new DedupeConfigError({ problems }))
+}
+
+/**
+ * The dedupe operations.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DedupeService {
+  /**
+   * `true` the first time an id is seen within the window (and records it), `false` when it was
+   * already seen. Fails {@link DedupeFull} when it cannot record the id without forgetting one
+   * younger than `minRetention`.
+   */
+  readonly markIfNew: (id: string) => Effect.Effect<boolean, DedupeFull>
+  /** Whether the id is remembered (and not older than `maxAge`). */
+  readonly has: (id: string) => Effect.Effect<boolean>
+  /** How many ids are remembered, including ones past `maxAge` not yet pruned. */
+  readonly size: Effect.Effect<number>
+  /** Forgets every id older than `maxAge`; returns how many were forgotten. */
+  readonly prune: Effect.Effect<number>
+}
+
+/**
+ * The dedupe window service tag.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Dedupe extends Context.Tag("@meridian/core/Dedupe")<Dedupe, DedupeService>() {}
+
+/**
+ * An in-memory dedupe window whose state lives outside any site scope (it survives a simulated
+ * crash). Relies on a clock that does not go backwards (Effect's clocks, the simulator's clock).
+ * Does not check the retransmit horizon: call {@link validate} where the horizon is known.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemory = (config: Partial<DedupeConfig> = {}): Effect.Effect<DedupeService> =>
+  Effect.suspend(() => {
+    const full = { ...DedupeConfig, ...config }
+    const maxAge = Duration.toMillis(Duration.decode(full.maxAge))
+    const minRetention = Duration.toMillis(Duration.decode(full.minRetention))
+    const maxEntries = full.maxEntries
+    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
+      return Effect.dieMessage(`Dedupe: maxEntries must be a positive integer, got ${maxEntries}`)
+    }
+    // Insertion order is time order (ids are never re-timestamped), so the first key is the oldest.
+    const seen = new Map<string, number>()
+
+    const pruneAt = (now: number): number => {
+      let removed = 0
+      for (const [id, at] of seen) {
+        if (now - at <= maxAge) break
+        seen.delete(id)
+        removed++
+      }
+      return removed
+    }
+
+    const markIfNew = (id: string): Effect.Effect<boolean, DedupeFull> =>
+      Effect.clockWith((clock) =>
+        Effect.suspend(() => {
+          const now = clock.unsafeCurrentTimeMillis()
+          pruneAt(now)
+          if (seen.has(id)) return Effect.succeed(false)
+          if (seen.size >= maxEntries) {
+            const oldest = seen.entries().next()
+            if (!oldest.done) {
+              const [oldestId, at] = oldest.value
+              if (now - at <= minRetention) {
+                return Effect.fail(
+                  new DedupeFull({ id, entries: seen.size, maxEntries, retryAfter: at + minRetention + 1 })
+                )
+              }
+              seen.delete(oldestId)
+            }
+          }
+          seen.set(id, now)
+          return Effect.succeed(true)
+        })
+      )
+
+    const has = (id: string): Effect.Effect<boolean> =>
+      Effect.clockWith((clock) =>
+        Effect.sync(() => {
+          const at = seen.get(id)
+          return at !== undefined && clock.unsafeCurrentTimeMillis() - at <= maxAge
+        })
+      )
+
+    return Effect.succeed<DedupeService>({
+      markIfNew,
+      has,
+      size: Effect.sync(() => seen.size),
+      prune: Effect.clockWith((clock) => Effect.sync(() => pruneAt(clock.unsafeCurrentTimeMillis())))
+    })
+  })
+
+/**
+ * A layer with a fresh in-memory dedupe window.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemory = (config: Partial<DedupeConfig> = {}): Layer.Layer<Dedupe> =>
+  Layer.effect(Dedupe, makeMemory(config))
