@@ -9,7 +9,6 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
-import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
@@ -20,9 +19,10 @@ import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { Dedupe } from "../stores/Dedupe.js"
-import type * as Actor from "./Actor.js"
+import * as Actor from "./Actor.js"
 import { Address } from "./Address.js"
 import { DeadLetters, type DeadLettersService, type Reason } from "./DeadLetters.js"
+import { Deadlines } from "./Deadlines.js"
 import { Envelope, PROTOCOL_VERSION } from "./Envelope.js"
 import {
   ActorCrashed,
@@ -162,7 +162,7 @@ interface Item {
   readonly reply: ((exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>) | undefined
 }
 
-type ErasedHandler = (message: Tagged, context: Actor.MessageContext) => Effect.Effect<unknown, unknown>
+type ErasedHandler = (message: Tagged, context: Actor.MessageContext) => Effect.Effect<unknown, unknown> | void
 
 interface Cell {
   readonly name: string
@@ -193,7 +193,9 @@ interface PendingAsk {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (config: Config): Effect.Effect<ActorSystemService, never, Router | Dedupe | DeadLetters> =>
+export const make = (
+  config: Config
+): Effect.Effect<ActorSystemService, never, Router | Dedupe | DeadLetters | Scope.Scope> =>
   Effect.gen(function* () {
     const router = yield* Router
     const dedupe = yield* Dedupe
@@ -206,6 +208,35 @@ export const make = (config: Config): Effect.Effect<ActorSystemService, never, R
     const pending = new Map<string, PendingAsk>()
     const counters = { envelopesIn: 0, envelopesOut: 0, duplicates: 0 }
     let idCounter = 0
+    const deadlines = new Deadlines()
+    yield* Effect.forkScoped(deadlines.run)
+
+    /**
+     * Waits for an ask's answer until `deadline`: `settle` completes it (first call wins), the
+     * shared deadline timer fails it with `AskTimeout`.
+     */
+    const makeWaiter = (deadline: number, onTimeout: () => AskTimeout) => {
+      let settled: Exit.Exit<unknown, unknown> | undefined
+      let resumeFn: ((exit: Exit.Exit<unknown, unknown>) => void) | undefined
+      const settle = (exit: Exit.Exit<unknown, unknown>): void => {
+        if (settled !== undefined) return
+        settled = exit
+        entry.cancel()
+        const resume = resumeFn
+        resumeFn = undefined
+        resume?.(exit)
+      }
+      const entry = deadlines.add(deadline, () => settle(Exit.fail(onTimeout())))
+      const wait = Effect.async<unknown, unknown>((resume) => {
+        if (settled !== undefined) return resume(settled)
+        resumeFn = resume
+        return Effect.sync(() => {
+          resumeFn = undefined
+          entry.cancel()
+        })
+      })
+      return { settle, wait, cancel: entry.cancel }
+    }
     const systemAddress = new Address({ site, actor: SYSTEM_ACTOR })
 
     const newId: Effect.Effect<string> = Effect.map(Random.nextIntBetween(0, 0x7fffffff), (r) => {
@@ -321,9 +352,10 @@ export const make = (config: Config): Effect.Effect<ActorSystemService, never, R
                 continue
               }
               if (item.reply === undefined) {
-                yield* handler(item.message, item)
+                const result = handler(item.message, item)
+                if (result !== undefined) yield* result
               } else {
-                const exit = yield* Effect.exit(handler(item.message, item))
+                const exit = yield* Effect.exit(handler(item.message, item) as Effect.Effect<unknown, unknown>)
                 // A typed failure is an answer; a defect or interruption is a crash.
                 if (Exit.isFailure(exit) && !Cause.isFailType(exit.cause)) return yield* Effect.failCause(exit.cause)
                 yield* item.reply(exit)
@@ -334,7 +366,14 @@ export const make = (config: Config): Effect.Effect<ActorSystemService, never, R
           }
         })
       ).pipe(
-        Effect.onExit((exit) => (Exit.isSuccess(exit) ? Effect.void : Effect.suspend(() => salvage(cell, exit.cause))))
+        Effect.onExit((exit) =>
+          Exit.isSuccess(exit)
+            ? Effect.void
+            : Effect.suspend(() => {
+                if (cell.status !== "stopping") cell.status = "restarting"
+                return salvage(cell, exit.cause)
+              })
+        )
       )
 
     /**
@@ -463,33 +502,20 @@ export const make = (config: Config): Effect.Effect<ActorSystemService, never, R
       Effect.gen(function* () {
         if (pending.size >= maxPendingAsks) return yield* new PendingAsksFull({ limit: maxPendingAsks })
         const correlationId = yield* newId
-        const now = yield* Clock.currentTimeMillis
-        const envelope = yield* envelopeTo(
-          protocol,
-          to,
-          message,
-          "ask",
-          correlationId,
-          now + Duration.toMillis(timeout)
-        )
-        const deferred = yield* Deferred.make<unknown, unknown>()
-        pending.set(correlationId, { request: message, done: (exit) => Deferred.unsafeDone(deferred, exit) })
+        const millis = Duration.toMillis(timeout)
+        const deadline = (yield* Clock.currentTimeMillis) + millis
+        const envelope = yield* envelopeTo(protocol, to, message, "ask", correlationId, deadline)
+        const waiter = makeWaiter(deadline, () => askTimeout(to, message, millis))
+        pending.set(correlationId, { request: message, done: waiter.settle })
         return yield* send(envelope).pipe(
-          Effect.zipRight(Deferred.await(deferred)),
-          Effect.ensuring(Effect.sync(() => pending.delete(correlationId)))
+          Effect.zipRight(waiter.wait),
+          Effect.ensuring(
+            Effect.sync(() => {
+              pending.delete(correlationId)
+              waiter.cancel()
+            })
+          )
         )
-      })
-
-    const withTimeout = <A, E>(
-      effect: Effect.Effect<A, E>,
-      address: Address,
-      message: Tagged,
-      timeout: Duration.Duration
-    ): Effect.Effect<A, E | AskTimeout> =>
-      Effect.timeoutFail(effect, {
-        duration: timeout,
-        onTimeout: () =>
-          new AskTimeout({ address: address.toString(), tag: message._tag, timeoutMillis: Duration.toMillis(timeout) })
       })
 
     const ref = <Msg extends Tagged>(protocol: Protocol<Msg>, address: Address): Actor.ActorRef<Msg> => {
@@ -498,15 +524,14 @@ export const make = (config: Config): Effect.Effect<ActorSystemService, never, R
           address,
           tell: (message) => remoteTell(protocol, address, message as Msg),
           tryTell: (message) => remoteTell(protocol, address, message as Msg),
-          ask: (message, options) => {
-            const timeout = Duration.decode(options?.timeout ?? "5 seconds")
-            return withTimeout(
-              remoteAsk(protocol, address, message as Msg & AskRequest, timeout),
+          unsafeTell: () => false,
+          ask: (message, options) =>
+            remoteAsk(
+              protocol,
               address,
-              message,
-              timeout
+              message as Msg & AskRequest,
+              Duration.decode(options?.timeout ?? Actor.defaults.askTimeout)
             ) as Effect.Effect<never, AskError>
-          }
         }
       }
       let cached: Cell | undefined
@@ -533,23 +558,33 @@ export const make = (config: Config): Effect.Effect<ActorSystemService, never, R
             const cell = resolve()
             return cell === undefined ? notFound(address, message) : tryEnqueue(cell, item(message))
           }),
+        unsafeTell: (message) => {
+          const cell = resolve()
+          return cell !== undefined && cell.mailbox.offer(item(message))
+        },
         ask: (message, options) =>
-          Effect.suspend(() => {
+          Effect.clockWith((clock): Effect.Effect<unknown, unknown> => {
             const cell = resolve()
             if (cell === undefined) return notFound(address, message)
             const timeout = options?.timeout === undefined ? cell.askTimeout : Duration.decode(options.timeout)
-            return Effect.gen(function* () {
-              const deferred = yield* Deferred.make<unknown, unknown>()
-              const now = yield* Clock.currentTimeMillis
-              yield* enqueue(cell, {
-                message,
-                from: undefined,
-                envelopeId: undefined,
-                deadline: now + Duration.toMillis(timeout),
-                reply: (exit) => Deferred.done(deferred, exit)
-              })
-              return yield* Deferred.await(deferred)
-            }).pipe((effect) => withTimeout(effect, address, message, timeout))
+            const millis = Duration.toMillis(timeout)
+            const deadline = clock.unsafeCurrentTimeMillis() + millis
+            const waiter = makeWaiter(deadline, () => askTimeout(address, message, millis))
+            const queued: Item = {
+              message,
+              from: undefined,
+              envelopeId: undefined,
+              deadline,
+              reply: (exit) => Effect.sync(() => waiter.settle(exit))
+            }
+            if (cell.mailbox.offer(queued)) return waiter.wait
+            // Full (or stopping): wait for room, but not past the deadline. Rare, so the
+            // general-purpose timeout is fine here.
+            return enqueueSlow(cell, queued).pipe(
+              Effect.zipRight(waiter.wait),
+              Effect.timeoutFail({ duration: timeout, onTimeout: () => askTimeout(address, message, millis) }),
+              Effect.onExit(() => Effect.sync(waiter.cancel))
+            )
           }) as Effect.Effect<never, AskError>
       }
     }
@@ -746,6 +781,9 @@ export const make = (config: Config): Effect.Effect<ActorSystemService, never, R
  */
 export const SYSTEM_ACTOR = "system"
 
+const askTimeout = (address: Address, message: Tagged, millis: number) =>
+  new AskTimeout({ address: address.toString(), tag: message._tag, timeoutMillis: millis })
+
 const rejected = (reason: Reason): Delivery => ({ _tag: "Rejected", reason })
 
 const tagOf = (payload: unknown): { readonly _tag?: unknown } | undefined =>
@@ -812,4 +850,4 @@ const decodeReply = (
  * @category layers
  */
 export const layer = (config: Config): Layer.Layer<ActorSystem, never, Router | Dedupe | DeadLetters> =>
-  Layer.effect(ActorSystem, make(config))
+  Layer.scoped(ActorSystem, make(config))

@@ -95,14 +95,15 @@ export type Tells<Msg> = Exclude<Msg, AskRequest>
 
 /**
  * What a handler returns: for an ask, the request's success and typed failure; for a tell,
- * nothing (a failure of a tell handler crashes the actor and the supervisor decides).
+ * nothing, either at once (a synchronous state update, the cheapest path) or as an effect. A
+ * failure of a tell handler crashes the actor and its supervisor decides.
  *
  * @since 0.1.0
  * @category type-level
  */
 export type HandlerResult<M> = M extends AskRequest
   ? Effect.Effect<Success<M>, Failure<M>>
-  : Effect.Effect<void, unknown>
+  : Effect.Effect<void, unknown> | void
 
 /**
  * Is this message an ask request (does it carry result schemas)?

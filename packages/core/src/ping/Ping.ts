@@ -101,10 +101,10 @@ export const counter = (options: Actor.Options = {}) =>
       Effect.sync(() => {
         let count = 0
         return {
-          Increment: (message: Increment) =>
-            Effect.sync(() => {
-              count += message.by
-            }),
+          // A synchronous state update: no effect to run per message.
+          Increment: (message: Increment) => {
+            count += message.by
+          },
           GetCount: () => Effect.sync(() => count)
         }
       }),

@@ -15,3 +15,5 @@ export * as Identity from "./Identity.js"
 export * as KeyValue from "./KeyValue.js"
 /** @since 0.1.0 */
 export * as Outbox from "./Outbox.js"
+/** @since 0.1.0 */
+export * as MemoryStores from "./Memory.js"
