@@ -10,6 +10,7 @@ import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type { Envelope } from "./Envelope.js"
+import type { OutboxFull } from "../stores/Outbox.js"
 import { Unreachable } from "./Errors.js"
 
 /**
@@ -17,8 +18,13 @@ import { Unreachable } from "./Errors.js"
  * @category models
  */
 export interface RouterService {
-  /** Forwards an envelope toward `envelope.to.site`. */
+  /** Forwards an envelope toward `envelope.to.site` (at most once). */
   readonly send: (envelope: Envelope) => Effect.Effect<void, Unreachable>
+  /**
+   * Accepts a durable envelope: once this succeeds it is in the outbox, and it is retransmitted
+   * until the target site acknowledges it. `OutboxFull` means busy: nothing was accepted.
+   */
+  readonly sendDurable: (envelope: Envelope) => Effect.Effect<void, OutboxFull | Unreachable>
 }
 
 /**
@@ -34,9 +40,12 @@ export class Router extends Context.Tag("@meridian/core/Router")<Router, RouterS
  * @category constructors
  */
 export const isolated: RouterService = {
-  send: (envelope) =>
-    Effect.fail(new Unreachable({ site: envelope.to.site, reason: "this site has no links to other sites" }))
+  send: (envelope) => Effect.fail(noLinks(envelope)),
+  sendDurable: (envelope) => Effect.fail(noLinks(envelope))
 }
+
+const noLinks = (envelope: Envelope) =>
+  new Unreachable({ site: envelope.to.site, reason: "this site has no router (no links to other sites)" })
 
 /**
  * @since 0.1.0
