@@ -1,18 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Module from "../src/kernel/Module.js"
-import * as Router from "../src/kernel/Router.js"
 import * as Site from "../src/kernel/Site.js"
 import * as Ping from "../src/ping/Ping.js"
 import * as MemoryStores from "../src/stores/Memory.js"
 import * as Builder from "../src/topology/Builder.js"
 
-const stores = Layer.merge(
-  MemoryStores.layer({ signingKey: new Uint8Array(32).fill(7), scrypt: { N: 1024 } }),
-  Router.layerIsolated
-)
+const stores = MemoryStores.layer({ signingKey: new Uint8Array(32).fill(7), scrypt: { N: 1024 } })
 
 const topology = (modules: Record<string, unknown>) =>
   Builder.make("t")

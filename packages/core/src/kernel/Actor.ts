@@ -9,7 +9,8 @@ import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import type { Address } from "./Address.js"
-import type { AskError, TellError } from "./Errors.js"
+import type { OutboxFull } from "../stores/Outbox.js"
+import type { AskError, TellError, Unreachable } from "./Errors.js"
 import type { Asks, Failure, HandlerResult, Protocol, Success, Tagged, Tells } from "./Protocol.js"
 
 /**
@@ -81,6 +82,12 @@ export interface ActorRef<Msg extends Tagged> {
    * other sites and reports why. The fastest way to feed a local actor from a tight loop.
    */
   readonly unsafeTell: (message: Tells<Msg>) => boolean
+  /**
+   * Durable tell: succeeds once the message is in this site's outbox (*accepted*); from there
+   * it is retransmitted until the target site acknowledges it, and applied there once.
+   * `OutboxFull` means busy: nothing was accepted.
+   */
+  readonly tellDurable: (message: Tells<Msg>) => Effect.Effect<void, OutboxFull | Unreachable>
   /** Sends a request and waits for its answer until the deadline (`AskTimeout`). */
   readonly ask: <M extends Asks<Msg>>(
     message: M,

@@ -459,7 +459,8 @@ export const make = (
       message: Msg,
       kind: "tell" | "ask",
       correlationId: string | undefined,
-      deadline: number | undefined
+      deadline: number | undefined,
+      durable = false
     ): Effect.Effect<Envelope, MalformedMessage> =>
       Effect.gen(function* () {
         const payload = protocol.encode(message)
@@ -480,7 +481,7 @@ export const make = (
             ...(correlationId === undefined ? {} : { correlationId }),
             ...(deadline === undefined ? {} : { deadline }),
             hops: 0,
-            durable: false,
+            durable,
             payload: payload.right
           },
           { disableValidation: true }
@@ -490,6 +491,11 @@ export const make = (
     const remoteTell = <Msg extends Tagged>(protocol: Protocol<Msg>, to: Address, message: Msg) =>
       Effect.flatMap(envelopeTo(protocol, to, message, "tell", undefined, undefined), send).pipe(
         // Encoding failures of a local, statically typed message are programmer errors.
+        Effect.catchTag("MalformedMessage", (e) => Effect.die(e))
+      )
+
+    const durableTell = <Msg extends Tagged>(protocol: Protocol<Msg>, to: Address, message: Msg) =>
+      Effect.flatMap(envelopeTo(protocol, to, message, "tell", undefined, undefined, true), router.sendDurable).pipe(
         Effect.catchTag("MalformedMessage", (e) => Effect.die(e))
       )
 
@@ -525,6 +531,7 @@ export const make = (
           tell: (message) => remoteTell(protocol, address, message as Msg),
           tryTell: (message) => remoteTell(protocol, address, message as Msg),
           unsafeTell: () => false,
+          tellDurable: (message) => durableTell(protocol, address, message as Msg),
           ask: (message, options) =>
             remoteAsk(
               protocol,
@@ -558,6 +565,7 @@ export const make = (
             const cell = resolve()
             return cell === undefined ? notFound(address, message) : tryEnqueue(cell, item(message))
           }),
+        tellDurable: (message) => durableTell(protocol, address, message as Msg),
         unsafeTell: (message) => {
           const cell = resolve()
           return cell !== undefined && cell.mailbox.offer(item(message))

@@ -24,7 +24,9 @@ import { problemsFromParseError, type Problem, type Topology } from "../topology
 import * as ActorSystem from "./ActorSystem.js"
 import * as DeadLetters from "./DeadLetters.js"
 import type * as Module from "./Module.js"
-import type { Router } from "./Router.js"
+import { isolated, Router } from "./Router.js"
+import * as Routing from "./Routing.js"
+import type { TransportService } from "../transport/Transport.js"
 import * as Supervisor from "./Supervisor.js"
 
 /**
@@ -60,6 +62,12 @@ export interface Options {
   readonly rootSupervision?: Partial<Supervisor.Config>
   /** Supervision of each module supervisor, whose children are the module's actors. */
   readonly moduleSupervision?: Partial<Supervisor.Config>
+  /** Links to neighbouring sites; without one the site is isolated (remote addresses are `Unreachable`). */
+  readonly transport?: TransportService
+  /** Heartbeat, link state, retransmission settings of the router. */
+  readonly routing?: Partial<Routing.Config>
+  /** Observer of the router's events (the simulator's trace). */
+  readonly onRouterEvent?: (event: Routing.Event) => void
 }
 
 /**
@@ -76,6 +84,8 @@ export interface RunningSite {
     readonly name: string
     readonly routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter> | undefined
   }>
+  /** The router, when the site has a transport. */
+  readonly routing: Routing.Routing | undefined
   /** Fails when the root supervisor gives up (the site can no longer serve). */
   readonly awaitEscalation: Effect.Effect<never, Supervisor.Escalated>
   /** Stops every actor, draining mailboxes within `timeout`. Also runs when the scope closes. */
@@ -120,12 +130,27 @@ export const start = (
     if (problems.length > 0) return yield* fail(problems)
 
     const deadLetters = DeadLetters.make(options.deadLetterCapacity ?? DeadLetters.defaultCapacity)
+    const routing =
+      options.transport === undefined
+        ? undefined
+        : yield* Routing.make({
+            site,
+            topology,
+            transport: options.transport,
+            deadLetters,
+            ...(options.routing === undefined ? {} : { config: options.routing }),
+            ...(options.onRouterEvent === undefined ? {} : { onEvent: options.onRouterEvent })
+          })
     const system = yield* ActorSystem.make({
       site,
       ...(options.maxPendingAsks === undefined ? {} : { maxPendingAsks: options.maxPendingAsks }),
       ...(options.drainTimeout === undefined ? {} : { drainTimeout: options.drainTimeout }),
       ...(options.rootSupervision === undefined ? {} : { supervision: options.rootSupervision })
-    }).pipe(Effect.provideService(DeadLetters.DeadLetters, deadLetters))
+    }).pipe(
+      Effect.provideService(DeadLetters.DeadLetters, deadLetters),
+      Effect.provideService(Router, routing?.router ?? isolated)
+    )
+    if (routing !== undefined) yield* routing.start(system)
 
     const root = yield* Effect.forkScoped(system.root.run)
     // Registered after the root fiber, so it runs first at scope close: drain, then interrupt.
@@ -172,6 +197,7 @@ export const start = (
       name: site,
       system,
       modules: started,
+      routing,
       awaitEscalation: Fiber.join(root),
       shutdown: (timeout) => system.shutdown(timeout)
     }

@@ -1,0 +1,171 @@
+/**
+ * The conformance suite every Transport must pass — the simulated network here, TCP in the node
+ * package. Each case is an effect over a connected pair of transports (`a` and `b`, linked to
+ * each other); a test file runs every case against its implementation. No test framework is
+ * imported here: a failure is a typed `ConformanceFailure` with what was expected.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import { Address } from "../kernel/Address.js"
+import { Envelope, PROTOCOL_VERSION } from "../kernel/Envelope.js"
+import {
+  AckFrame,
+  EnvelopeFrame,
+  type Frame,
+  HeartbeatFrame,
+  LinkStateFrame,
+  type TransportService
+} from "./Transport.js"
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export class ConformanceFailure extends Data.TaggedError("ConformanceFailure")<{
+  readonly case: string
+  readonly expected: string
+  readonly actual: string
+}> {
+  override get message(): string {
+    return `${this.case}: expected ${this.expected}, got ${this.actual}`
+  }
+}
+
+/**
+ * Two transports joined by a healthy link: `a.site` and `b.site` are each other's peers.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Pair {
+  readonly a: TransportService
+  readonly b: TransportService
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Case {
+  readonly name: string
+  readonly run: (pair: Pair) => Effect.Effect<void, ConformanceFailure>
+}
+
+const check = (name: string, ok: boolean, expected: string, actual: unknown) =>
+  ok ? Effect.void : Effect.fail(new ConformanceFailure({ case: name, expected, actual: JSON.stringify(actual) }))
+
+const envelope = (from: string, to: string, id: string, payload: unknown) =>
+  new Envelope({
+    version: PROTOCOL_VERSION,
+    id,
+    from: new Address({ site: from, actor: "sender" }),
+    to: new Address({ site: to, actor: "receiver" }),
+    kind: "tell",
+    hops: 0,
+    durable: true,
+    payload
+  })
+
+/** Receives `n` frames on `t`, skipping heartbeats and link states the implementation may interleave. */
+const receiveData = (t: TransportService, n: number) =>
+  Effect.gen(function* () {
+    const out: Array<{ from: string; frame: Frame }> = []
+    while (out.length < n) {
+      const inbound = yield* t.receive
+      if (inbound.frame._tag === "Envelope" || inbound.frame._tag === "Ack") out.push(inbound)
+    }
+    return out
+  })
+
+/**
+ * Every case of the suite.
+ *
+ * @since 0.1.0
+ * @category suite
+ */
+export const cases: ReadonlyArray<Case> = [
+  {
+    name: "a frame crosses the link with its content intact",
+    run: ({ a, b }) =>
+      Effect.gen(function* () {
+        const payload = { _tag: "Work", text: "héllo ✓", n: 42, nested: { list: [1, 2, 3] } }
+        yield* Effect.orDie(a.send(b.site, new EnvelopeFrame({ envelope: envelope(a.site, b.site, "c1", payload) })))
+        const [got] = yield* receiveData(b, 1)
+        yield* check("content", got!.from === a.site, `from ${a.site}`, got!.from)
+        const frame = got!.frame
+        yield* check(
+          "content",
+          frame._tag === "Envelope" &&
+            frame.envelope.id === "c1" &&
+            JSON.stringify(frame.envelope.payload) === JSON.stringify(payload),
+          "the same envelope",
+          frame
+        )
+      })
+  },
+  {
+    name: "frames of one link arrive in order, in both directions",
+    run: ({ a, b }) =>
+      Effect.gen(function* () {
+        const n = 200
+        for (let i = 0; i < n; i++) {
+          yield* Effect.orDie(a.send(b.site, new EnvelopeFrame({ envelope: envelope(a.site, b.site, `o${i}`, { i }) })))
+          yield* Effect.orDie(b.send(a.site, new AckFrame({ from: b.site, to: a.site, ids: [`r${i}`], hops: 0 })))
+        }
+        const atB = yield* receiveData(b, n)
+        const atA = yield* receiveData(a, n)
+        const ids = atB.map((x) => (x.frame._tag === "Envelope" ? x.frame.envelope.id : "?"))
+        yield* check(
+          "order a→b",
+          ids.every((id, i) => id === `o${i}`),
+          "o0..o199 in order",
+          ids.slice(0, 5)
+        )
+        const acks = atA.map((x) => (x.frame._tag === "Ack" ? x.frame.ids[0] : "?"))
+        yield* check(
+          "order b→a",
+          acks.every((id, i) => id === `r${i}`),
+          "r0..r199 in order",
+          acks.slice(0, 5)
+        )
+      })
+  },
+  {
+    name: "heartbeats and link-state advertisements cross like any frame",
+    run: ({ a, b }) =>
+      Effect.gen(function* () {
+        yield* Effect.orDie(a.send(b.site, new HeartbeatFrame({ seq: 7 })))
+        yield* Effect.orDie(a.send(b.site, new LinkStateFrame({ origin: a.site, seq: 3, up: [b.site] })))
+        const seen: Array<string> = []
+        while (seen.length < 2) {
+          const { frame } = yield* b.receive
+          if (frame._tag === "Heartbeat" && frame.seq === 7) seen.push("heartbeat")
+          if (frame._tag === "LinkState" && frame.origin === a.site && frame.seq === 3) seen.push("linkstate")
+        }
+        yield* check("control frames", seen.includes("heartbeat") && seen.includes("linkstate"), "both", seen)
+      })
+  },
+  {
+    name: "a site that is not a neighbour is refused with LinkUnavailable",
+    run: ({ a }) =>
+      Effect.gen(function* () {
+        const result = yield* Effect.either(a.send("no-such-site", new HeartbeatFrame({ seq: 1 })))
+        yield* check(
+          "unknown peer",
+          result._tag === "Left" && result.left._tag === "LinkUnavailable",
+          "LinkUnavailable",
+          result._tag
+        )
+      })
+  },
+  {
+    name: "each side lists the other as its peer",
+    run: ({ a, b }) =>
+      check("peers", a.peers.includes(b.site) && b.peers.includes(a.site), "a and b are peers", {
+        a: a.peers,
+        b: b.peers
+      })
+  }
+]
