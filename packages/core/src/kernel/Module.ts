@@ -15,6 +15,7 @@ import type { DedupeService } from "../stores/Dedupe.js"
 import type { IdentityService } from "../stores/Identity.js"
 import type { KeyValueService } from "../stores/KeyValue.js"
 import type { OutboxService } from "../stores/Outbox.js"
+import type { Simulation } from "../sim/Scenario.js"
 import type { Site, Topology } from "../topology/Topology.js"
 import type * as Actor from "./Actor.js"
 import type { ActorNameTaken, ActorSystemService } from "./ActorSystem.js"
@@ -79,6 +80,8 @@ export interface Module<S, I = S> {
   readonly settings: Schema.Schema<S, I, never>
   /** Starts the module's actors under `context.supervisor`; runs in the site's scope. */
   readonly start: (context: SiteContext, settings: S) => Effect.Effect<Started, unknown, Scope.Scope>
+  /** Workload generators and invariants this module adds to the simulator (`<module>/<name>`). */
+  readonly simulation?: Simulation
 }
 
 /**
@@ -92,6 +95,7 @@ export interface Any {
   readonly description: string
   readonly settings: Schema.Schema.AnyNoContext
   readonly start: (context: SiteContext, settings: never) => Effect.Effect<Started, unknown, Scope.Scope>
+  readonly simulation?: Simulation
 }
 
 /**

@@ -105,6 +105,7 @@ export type Event =
   | { readonly _tag: "Dropped"; readonly envelopeId: string; readonly reason: string }
   | { readonly _tag: "Retransmit"; readonly envelopeId: string; readonly attempt: number }
   | { readonly _tag: "Acked"; readonly envelopeId: string }
+  | { readonly _tag: "Accepted"; readonly envelopeId: string; readonly to: string }
   | { readonly _tag: "Delivered"; readonly envelopeId: string; readonly delivery: Delivery["_tag"] }
 
 /**
@@ -415,6 +416,7 @@ export const make = (options: {
             envelope: encoded,
             bytes: JSON.stringify(encoded).length
           })
+          emit({ _tag: "Accepted", envelopeId: envelope.id, to: envelope.to.toString() })
         })
     }
 

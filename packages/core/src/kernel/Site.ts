@@ -10,6 +10,7 @@ import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
@@ -100,7 +101,7 @@ export interface RunningSite {
  */
 export const start = (
   options: Options
-): Effect.Effect<RunningSite, SiteStartError, Scope.Scope | Router | Dedupe | Outbox | KeyValue | Blobs | Identity> =>
+): Effect.Effect<RunningSite, SiteStartError, Scope.Scope | Dedupe | Outbox | KeyValue | Blobs | Identity> =>
   Effect.gen(function* () {
     const { site, topology } = options
     const fail = (problems: ReadonlyArray<Problem>) => new SiteStartError({ site, problems })
@@ -154,7 +155,8 @@ export const start = (
 
     const root = yield* Effect.forkScoped(system.root.run)
     // Registered after the root fiber, so it runs first at scope close: drain, then interrupt.
-    yield* Effect.addFinalizer(() => system.shutdown())
+    // A scope closed with a failure is a crash: nothing is drained, mailboxes are lost.
+    yield* Effect.addFinalizer((exit) => (Exit.isSuccess(exit) ? system.shutdown() : Effect.void))
 
     const stores = {
       outbox: yield* Outbox,

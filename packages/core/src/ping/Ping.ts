@@ -15,6 +15,7 @@ import type { ActorRef } from "../kernel/Actor.js"
 import * as Address from "../kernel/Address.js"
 import * as Module from "../kernel/Module.js"
 import * as Protocol from "../kernel/Protocol.js"
+import * as Scenario from "../sim/Scenario.js"
 
 /**
  * Longest text the echo actor accepts.
@@ -150,6 +151,34 @@ const errorResponse = (error: { readonly _tag: string; readonly message: string 
   )
 
 /**
+ * Simulator workload: `count` durable `Increment`s from site `from` to the counter of site `to`,
+ * one every `interval`, starting at `start`. A send the outbox refuses (busy) or that finds its
+ * site crashed is simply not accepted; the invariants count accepted ones.
+ *
+ * @since 0.1.0
+ * @category simulation
+ */
+export const durableIncrements = Scenario.generator(
+  Schema.Struct({
+    from: Schema.String,
+    to: Schema.String,
+    count: Schema.Int.pipe(Schema.between(1, 10_000_000)),
+    intervalMillis: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 10 }),
+    startMillis: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 0 })
+  }),
+  (context, params) =>
+    Effect.gen(function* () {
+      yield* Effect.sleep(params.startMillis)
+      const message = new Increment({ by: 1 })
+      for (let i = 0; i < params.count; i++) {
+        const site = context.site(params.from)
+        if (site !== undefined) yield* Effect.ignore(refs(site.system, params.to).counter.tellDurable(message))
+        yield* Effect.sleep(params.intervalMillis)
+      }
+    })
+)
+
+/**
  * The module: `echo` and `counter` actors, and `GET /v1/ping/echo?text=…&site=…` (asks the echo
  * actor of `site`, this one by default) and `GET /v1/ping/counter`.
  *
@@ -160,6 +189,7 @@ export const module = Module.make({
   name: "ping",
   description: "echo and counter actors for examples, tests and benchmarks",
   settings: Settings,
+  simulation: { generators: { "durable-increments": durableIncrements } },
   start: (context, settings) =>
     Effect.gen(function* () {
       const options = { mailboxCapacity: settings.mailboxCapacity }

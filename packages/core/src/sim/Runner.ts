@@ -1,0 +1,300 @@
+/**
+ * Runs a scenario in the simulator: every site of the topology in one process, on the simulated
+ * network, under the deterministic engine (virtual clock, controlled scheduler, one seeded random
+ * source). The same system code as in production; only the transport, clock and stores differ.
+ * Records a JSONL trace (every send, arrival, drop, duplicate, delivery, fault and restart) and
+ * its SHA-256, then checks the scenario's invariants.
+ *
+ * @since 0.1.0
+ */
+import { sha256 } from "@noble/hashes/sha2.js"
+import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
+import type * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
+import * as Scope from "effect/Scope"
+import type * as Module from "../kernel/Module.js"
+import type * as Routing from "../kernel/Routing.js"
+import * as Site from "../kernel/Site.js"
+import * as MemoryStores from "../stores/Memory.js"
+import type { Topology } from "../topology/Topology.js"
+import * as Engine from "./Engine.js"
+import type { Invariant, Scenario, SimContext, Tally } from "./Scenario.js"
+import { millis } from "./Scenario.js"
+import * as SimNetwork from "./SimNetwork.js"
+
+/**
+ * The kernel's own invariant: every accepted durable message was delivered to its recipient
+ * exactly once — none lost, none applied twice.
+ *
+ * @since 0.1.0
+ * @category invariants
+ */
+export const exactlyOnce: Invariant = (_context, tally) =>
+  Effect.sync(() => {
+    const lost: Array<string> = []
+    const twice: Array<string> = []
+    for (const id of tally.accepted) {
+      const n = tally.delivered.get(id) ?? 0
+      if (n === 0) lost.push(id)
+      else if (n > 1) twice.push(id)
+    }
+    if (lost.length === 0 && twice.length === 0) return undefined
+    return `${lost.length} accepted message(s) never delivered${lost.length > 0 ? ` (first: ${lost[0]})` : ""}, ${twice.length} delivered more than once${twice.length > 0 ? ` (first: ${twice[0]})` : ""}`
+  })
+
+/**
+ * Invariants every scenario can name.
+ *
+ * @since 0.1.0
+ * @category invariants
+ */
+export const builtinInvariants: Readonly<Record<string, Invariant>> = { "exactly-once": exactlyOnce }
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Result {
+  readonly seed: number
+  readonly events: number
+  readonly simulatedMillis: number
+  readonly accepted: number
+  readonly delivered: number
+  /** SHA-256 of the JSONL trace. */
+  readonly traceHash: string
+  readonly trace: ReadonlyArray<string>
+  /** Violated invariants, in the scenario's order (empty: all hold). */
+  readonly violations: ReadonlyArray<{ readonly invariant: string; readonly message: string }>
+  readonly stoppedBy: Engine.StoppedBy
+}
+
+/**
+ * Name lookup of a generator or invariant: `module/name` or a kernel built-in.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+const lookup = <A>(
+  modules: Module.Registry,
+  name: string,
+  pick: (simulation: NonNullable<Module.Any["simulation"]>) => Readonly<Record<string, A>> | undefined
+): A | undefined => {
+  const slash = name.indexOf("/")
+  if (slash <= 0) return undefined
+  const module = modules.find((m) => m.name === name.slice(0, slash))
+  const table = module?.simulation === undefined ? undefined : pick(module.simulation)
+  return table?.[name.slice(slash + 1)]
+}
+
+/**
+ * Problems that stop a scenario before it runs: unknown generators, invariants or sites.
+ *
+ * @since 0.1.0
+ * @category validation
+ */
+export const problems = (scenario: Scenario, topology: Topology, modules: Module.Registry): ReadonlyArray<string> => {
+  const out: Array<string> = []
+  scenario.workload.forEach((w, i) => {
+    const generator = lookup(modules, w.generator, (s) => s.generators)
+    if (generator === undefined) out.push(`workload[${i}].generator: no generator named ${w.generator}`)
+    else {
+      const decoded = Schema.decodeUnknownEither(generator.params)(w.params ?? {})
+      if (Either.isLeft(decoded)) out.push(`workload[${i}].params: ${decoded.left.message}`)
+    }
+  })
+  scenario.invariants.forEach((name, i) => {
+    if (builtinInvariants[name] === undefined && lookup(modules, name, (s) => s.invariants) === undefined) {
+      out.push(`invariants[${i}]: no invariant named ${name}`)
+    }
+  })
+  scenario.faults.forEach((fault, i) => {
+    for (const site of Object.entries(fault).flatMap(([k, v]) => (k === "at" ? [] : Array.isArray(v) ? v : [v]))) {
+      if (topology.sites[site as string] === undefined) out.push(`faults[${i}]: no site named ${String(site)}`)
+    }
+  })
+  return out
+}
+
+const routingConfig = (scenario: Scenario): Partial<Routing.Config> => {
+  const r = scenario.routing
+  const out: Record<string, unknown> = {}
+  for (const [key, value] of Object.entries(r)) {
+    if (value === undefined) continue
+    out[key] = typeof value === "string" || (typeof value === "number" && key !== "maxHops") ? millis(value) : value
+  }
+  return out as Partial<Routing.Config>
+}
+
+const profile = (p: Scenario["network"]): Partial<SimNetwork.LinkProfile> => ({
+  ...(p.latency === undefined ? {} : { latency: millis(p.latency) }),
+  ...(p.jitter === undefined ? {} : { jitter: millis(p.jitter) }),
+  ...(p.loss === undefined ? {} : { loss: p.loss }),
+  ...(p.duplicate === undefined ? {} : { duplicate: p.duplicate }),
+  ...(p.reorder === undefined ? {} : { reorder: p.reorder }),
+  ...(p.bandwidth === undefined ? {} : { bandwidth: p.bandwidth })
+})
+
+/**
+ * Runs `scenario` with `seed`, synchronously, on virtual time.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (options: {
+  readonly scenario: Scenario
+  readonly topology: Topology
+  readonly modules: Module.Registry
+  readonly seed: number
+  readonly maxEvents?: number
+}): Result => {
+  const { scenario, topology, modules, seed } = options
+  const trace: Array<string> = []
+  const accepted: Array<string> = []
+  const delivered = new Map<string, number>()
+  const violations: Array<{ invariant: string; message: string }> = []
+  const duration = millis(scenario.duration)
+
+  const program = Effect.gen(function* () {
+    const clock = yield* Effect.clock
+    const record = (type: string, fields: object) =>
+      trace.push(JSON.stringify({ t: Math.round(clock.unsafeCurrentTimeMillis() * 1000) / 1000, type, ...fields }))
+
+    const network = yield* SimNetwork.make({
+      topology,
+      config: {
+        profile: { ...SimNetwork.defaultProfile, ...profile(scenario.network) },
+        links: Object.fromEntries(
+          Object.entries(scenario.network.links ?? {}).map(([key, p]) => {
+            const [a, b] = key.split("|")
+            return [SimNetwork.linkKey(a ?? "", b ?? ""), profile(p)]
+          })
+        )
+      },
+      onEvent: (e) => {
+        const { _tag, ...fields } = e
+        record(_tag.toLowerCase(), fields)
+      }
+    })
+
+    const siteNames = Object.keys(topology.sites).sort()
+    // Stores live outside the sites' scopes: a crash keeps them, as a disk would.
+    const stores = new Map<string, Context.Context<Layer.Layer.Success<ReturnType<typeof MemoryStores.layer>>>>()
+    for (const [i, name] of siteNames.entries()) {
+      const signingKey = sha256(utf8ToBytes(`meridian-sim:${seed}:${i}:${name}`))
+      stores.set(name, yield* Layer.build(MemoryStores.layer({ signingKey, scrypt: { N: 1024, blocking: true } })))
+    }
+
+    const running = new Map<string, { site: Site.RunningSite; scope: Scope.CloseableScope }>()
+    const routing = routingConfig(scenario)
+    const onRouterEvent = (name: string) => (event: Routing.Event) => {
+      switch (event._tag) {
+        case "Accepted":
+          accepted.push(event.envelopeId)
+          record("accepted", { site: name, id: event.envelopeId, to: event.to })
+          return
+        case "Delivered":
+          if (event.delivery === "Delivered")
+            delivered.set(event.envelopeId, (delivered.get(event.envelopeId) ?? 0) + 1)
+          record("delivered", { site: name, id: event.envelopeId, result: event.delivery })
+          return
+        case "Routes":
+          record("routes", { site: name, nextHops: event.nextHops })
+          return
+        default: {
+          const { _tag, ...fields } = event
+          record(_tag.charAt(0).toLowerCase() + _tag.slice(1), { site: name, ...fields })
+        }
+      }
+    }
+    const startSite = (name: string) =>
+      Effect.gen(function* () {
+        const scope = yield* Scope.make()
+        const site = yield* Site.start({
+          topology,
+          site: name,
+          modules,
+          transport: network.transport(name),
+          routing,
+          onRouterEvent: onRouterEvent(name)
+        }).pipe(Scope.extend(scope), Effect.provide(stores.get(name)!), Effect.orDie)
+        running.set(name, { site, scope })
+      })
+    for (const name of siteNames) yield* startSite(name)
+
+    const context: SimContext = { topology, site: (name) => running.get(name)?.site }
+
+    for (const fault of scenario.faults) {
+      const apply = Effect.gen(function* () {
+        if ("partition" in fault) network.setPartitioned(fault.partition[0], fault.partition[1], true)
+        else if ("heal" in fault) network.setPartitioned(fault.heal[0], fault.heal[1], false)
+        else if ("silence" in fault) network.setSilent(fault.silence, true)
+        else if ("resume" in fault) network.setSilent(fault.resume, false)
+        else if ("crash" in fault) {
+          const entry = running.get(fault.crash)
+          running.delete(fault.crash)
+          yield* network.setCrashed(fault.crash, true)
+          if (entry !== undefined) yield* Scope.close(entry.scope, Exit.die("crash"))
+        } else if ("restart" in fault) {
+          yield* network.setCrashed(fault.restart, false)
+          if (!running.has(fault.restart)) yield* startSite(fault.restart)
+        }
+        const { at: _at, ...what } = fault
+        record("fault", what)
+      })
+      yield* Effect.forkScoped(Effect.delay(apply, millis(fault.at)))
+    }
+
+    for (const item of scenario.workload) {
+      const generator = lookup(modules, item.generator, (s) => s.generators)!
+      const params = yield* Effect.orDie(Schema.decodeUnknown(generator.params)(item.params ?? {}))
+      yield* Effect.forkScoped(generator.run(context, params))
+    }
+
+    yield* Effect.sleep(duration)
+
+    const tally: Tally = { accepted, delivered }
+    for (const name of scenario.invariants) {
+      const invariant = builtinInvariants[name] ?? lookup(modules, name, (s) => s.invariants)!
+      const message = yield* invariant(context, tally)
+      if (message !== undefined) violations.push({ invariant: name, message })
+    }
+    for (const { scope } of running.values()) yield* Scope.close(scope, Exit.void)
+  })
+
+  const result = Engine.run(Effect.scoped(program), {
+    seed,
+    maxSimulatedMillis: duration + 60_000,
+    ...(options.maxEvents === undefined ? {} : { maxEvents: options.maxEvents })
+  })
+  if (result.stoppedBy !== "completed" || result.exit === undefined || Exit.isFailure(result.exit)) {
+    violations.push({
+      invariant: "run-completed",
+      message: `the run did not complete (${result.stoppedBy})${result.exit !== undefined && Exit.isFailure(result.exit) ? `: ${String(result.exit.cause)}` : ""}`
+    })
+  }
+  const text = trace.length === 0 ? "" : trace.join("\n") + "\n"
+  return {
+    seed,
+    events: result.events,
+    simulatedMillis: result.simulatedMillis,
+    accepted: accepted.length,
+    delivered: [...delivered.values()].reduce((a, b) => a + b, 0),
+    traceHash: bytesToHex(sha256(utf8ToBytes(text))),
+    trace,
+    violations,
+    stoppedBy: result.stoppedBy
+  }
+}
+
+/**
+ * The last line the `sim` command prints.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const summary = (r: Result): string =>
+  `seed=${r.seed} events=${r.events} simulated=${(r.simulatedMillis / 1000).toFixed(3)}s accepted=${r.accepted} delivered=${r.delivered} trace=${r.traceHash} invariants=${r.violations.length === 0 ? "ok" : "violated"}`

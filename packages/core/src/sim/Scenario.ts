@@ -1,0 +1,216 @@
+/**
+ * A scenario is data: the topology it runs on, the simulated network, the workload, the faults on
+ * a simulated timeline and the invariants checked at the end. Workload generators and invariants
+ * are pluggable: the kernel ships `exactly-once`, and each module registers its own (the `ping`
+ * module ships the first generator), so every system's scenario runs under the same command.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Schema from "effect/Schema"
+import * as Yaml from "yaml"
+import type { RunningSite } from "../kernel/Site.js"
+import { Name } from "../kernel/Address.js"
+import { problemsFromParseError, type Problem, type Topology } from "../topology/Topology.js"
+
+/** `"250 millis"`, `"5 seconds"`, or a number of milliseconds. */
+const DurationText = Schema.Union(
+  Schema.Number.pipe(Schema.nonNegative()),
+  Schema.String.pipe(
+    Schema.filter((s) => Duration.decodeUnknown(s)._tag === "Some" || "a duration such as 250 millis or 5 seconds")
+  )
+).annotations({ identifier: "Duration" })
+
+/**
+ * Milliseconds of a scenario duration.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const millis = (d: typeof DurationText.Type): number =>
+  typeof d === "number" ? d : Duration.toMillis(Duration.decode(d as Duration.DurationInput))
+
+const Probability = Schema.Number.pipe(Schema.between(0, 1))
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const NetworkProfile = Schema.Struct({
+  latency: Schema.optional(DurationText),
+  jitter: Schema.optional(DurationText),
+  loss: Schema.optional(Probability),
+  duplicate: Schema.optional(Probability),
+  reorder: Schema.optional(Schema.Boolean),
+  /** Bytes per second per direction. */
+  bandwidth: Schema.optional(Schema.Number.pipe(Schema.positive()))
+})
+
+/**
+ * A fault on the timeline. `partition`/`heal` cut and restore traffic between two sites;
+ * `silence`/`resume` make a site stop answering without closing anything (SIGSTOP); `crash`
+ * interrupts a site's scope (its stores survive) and `restart` starts it again.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Fault = Schema.Union(
+  Schema.Struct({ at: DurationText, partition: Schema.Tuple(Name, Name) }),
+  Schema.Struct({ at: DurationText, heal: Schema.Tuple(Name, Name) }),
+  Schema.Struct({ at: DurationText, silence: Name }),
+  Schema.Struct({ at: DurationText, resume: Name }),
+  Schema.Struct({ at: DurationText, crash: Name }),
+  Schema.Struct({ at: DurationText, restart: Name })
+)
+export type Fault = typeof Fault.Type
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Scenario = Schema.Struct({
+  name: Name,
+  description: Schema.optional(Schema.String),
+  /** Path of the topology file, relative to the scenario file. */
+  topology: Schema.String,
+  /** How long the run lasts in simulated time (workload, faults, then settling). */
+  duration: DurationText,
+  network: Schema.optionalWith(
+    Schema.Struct({
+      ...NetworkProfile.fields,
+      links: Schema.optional(Schema.Record({ key: Schema.String, value: NetworkProfile }))
+    }),
+    { default: () => ({}) }
+  ),
+  /** Router settings (heartbeats, retransmission…); `retransmit: false` is the unsafe switch. */
+  routing: Schema.optionalWith(
+    Schema.Struct({
+      heartbeatInterval: Schema.optional(DurationText),
+      suspectAfter: Schema.optional(DurationText),
+      downAfter: Schema.optional(DurationText),
+      linkStateInterval: Schema.optional(DurationText),
+      retransmitInitial: Schema.optional(DurationText),
+      retransmitMax: Schema.optional(DurationText),
+      maxHops: Schema.optional(Schema.Int.pipe(Schema.positive())),
+      retransmit: Schema.optional(Schema.Boolean)
+    }),
+    { default: () => ({}) }
+  ),
+  /** Explicit acknowledgement that `routing.retransmit: false` is meant (it loses messages). */
+  unsafe: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  workload: Schema.Array(Schema.Struct({ generator: Schema.String, params: Schema.optional(Schema.Unknown) })),
+  faults: Schema.optionalWith(Schema.Array(Fault), { default: () => [] }),
+  invariants: Schema.Array(Schema.String).pipe(Schema.minItems(1))
+}).annotations({ identifier: "Scenario" })
+export interface Scenario extends Schema.Schema.Type<typeof Scenario> {}
+
+/**
+ * The scenario file is not valid; every problem is listed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ScenarioError extends Data.TaggedError("ScenarioError")<{ readonly problems: ReadonlyArray<Problem> }> {
+  override get message(): string {
+    return `invalid scenario:\n${this.problems.map((p) => `  ${p.path}: ${p.message}`).join("\n")}`
+  }
+}
+
+/**
+ * Parses a scenario (YAML or JSON text).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const parse = (text: string): Either.Either<Scenario, ScenarioError> => {
+  let raw: unknown
+  try {
+    raw = Yaml.parse(text, { maxAliasCount: 100 })
+  } catch (error) {
+    return Either.left(new ScenarioError({ problems: [{ path: "", message: String(error) }] }))
+  }
+  return Schema.decodeUnknownEither(Scenario, { errors: "all", onExcessProperty: "error" })(raw).pipe(
+    Either.mapLeft((e) => new ScenarioError({ problems: problemsFromParseError(e) })),
+    Either.flatMap((s) =>
+      s.routing.retransmit === false && !s.unsafe
+        ? Either.left(
+            new ScenarioError({
+              problems: [{ path: "routing.retransmit", message: "false loses messages; set `unsafe: true` to mean it" }]
+            })
+          )
+        : Either.right(s)
+    )
+  )
+}
+
+/**
+ * What a workload generator or an invariant can see of the running simulation.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SimContext {
+  readonly topology: Topology
+  /** The running incarnation of a site, or `undefined` while it is crashed. */
+  readonly site: (name: string) => RunningSite | undefined
+}
+
+/**
+ * Counts the runner keeps from the trace, for invariants.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Tally {
+  /** Durable envelope ids accepted (in an outbox), in order. */
+  readonly accepted: ReadonlyArray<string>
+  /** Deliveries applied to recipients, per envelope id. */
+  readonly delivered: ReadonlyMap<string, number>
+}
+
+/**
+ * A workload generator: runs during the scenario (forked at its start).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Generator {
+  readonly params: Schema.Schema<unknown, unknown, never>
+  readonly run: (context: SimContext, params: unknown) => Effect.Effect<void>
+}
+
+/**
+ * An invariant checked when the run ends: `undefined` holds, a string says what was violated.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Invariant = (context: SimContext, tally: Tally) => Effect.Effect<string | undefined>
+
+/**
+ * What a module contributes to the simulator.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Simulation {
+  readonly generators?: Readonly<Record<string, Generator>>
+  readonly invariants?: Readonly<Record<string, Invariant>>
+}
+
+/**
+ * Declares a generator with typed parameters (decoded from the scenario's `params`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const generator = <P, I>(
+  params: Schema.Schema<P, I, never>,
+  run: (context: SimContext, params: P) => Effect.Effect<void>
+): Generator => ({
+  params: params as unknown as Schema.Schema<unknown, unknown, never>,
+  run: run as (context: SimContext, params: unknown) => Effect.Effect<void>
+})
