@@ -10,6 +10,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { modules } from "./registry.js"
+import { makeSimCommand } from "./sim.js"
 import { makeTopologyCommand } from "./topology.js"
 
 const meridian = Command.make("meridian").pipe(
@@ -17,7 +18,7 @@ const meridian = Command.make("meridian").pipe(
     "Meridian: an actor-based distributed runtime for services that span regions and networks. " +
       "One binary per site; topology tools; the simulator."
   ),
-  Command.withSubcommands([makeTopologyCommand(modules)])
+  Command.withSubcommands([makeTopologyCommand(modules), makeSimCommand(modules)])
 )
 
 const cli = Command.run(meridian, { name: "meridian", version: "0.1.0" })
@@ -38,5 +39,10 @@ cli(process.argv).pipe(
 
 function alreadyReported(error: unknown): boolean {
   if (ValidationError.isValidationError(error)) return true
-  return typeof error === "object" && error !== null && "_tag" in error && error._tag === "TopologyCheckFailed"
+  return (
+    typeof error === "object" &&
+    error !== null &&
+    "_tag" in error &&
+    (error._tag === "TopologyCheckFailed" || error._tag === "SimFailed")
+  )
 }

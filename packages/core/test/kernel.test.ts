@@ -418,6 +418,7 @@ describe("inbound envelopes", () => {
       // Two sites whose routers hand envelopes straight to each other.
       const systems = new Map<string, ActorSystem.ActorSystemService>()
       const router: Router.RouterService = {
+        sendDurable: (e) => router.send(e),
         send: (e) =>
           Effect.flatMap(
             Effect.sync(() => systems.get(e.to.site)!),

@@ -10,11 +10,13 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { Topology } from "../topology/Topology.js"
+import { currentSimClock } from "./Engine.js"
 import { Frame, type Inbound, LinkUnavailable, type TransportService } from "../transport/Transport.js"
 
 /**
@@ -174,22 +176,28 @@ export const make = (options: {
             ? "partition"
             : undefined
 
-    const arrive = (from: string, to: string, wire: unknown, tag: string): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const reason = blocked(from, to)
-        if (reason !== undefined) {
-          emit({ _tag: "Drop", from, to, frame: tag, reason })
-          return Effect.void
-        }
-        const frame = decodeFrame(JSON.parse(wire as string))
-        return Effect.map(Queue.offer(inboxes.get(to)!, { from, frame }), (accepted) =>
-          emit(
-            accepted
-              ? { _tag: "Arrive", from, to, frame: tag }
-              : { _tag: "Drop", from, to, frame: tag, reason: "inbox-full" }
-          )
-        )
-      })
+    /** Hands a frame to the receiver at its arrival time (synchronous: runs from a timer). */
+    const arrive = (from: string, to: string, wire: string, tag: string): void => {
+      const reason = blocked(from, to)
+      if (reason !== undefined) {
+        emit({ _tag: "Drop", from, to, frame: tag, reason })
+        return
+      }
+      const frame = decodeFrame(JSON.parse(wire))
+      const accepted = inboxes.get(to)!.unsafeOffer({ from, frame })
+      emit(
+        accepted
+          ? { _tag: "Arrive", from, to, frame: tag }
+          : { _tag: "Drop", from, to, frame: tag, reason: "inbox-full" }
+      )
+    }
+
+    /** On the simulator's clock, a timer callback per frame; elsewhere (live tests), a fiber. */
+    const simClock = yield* currentSimClock
+    const schedule = (delayMillis: number, task: () => void): Effect.Effect<void> =>
+      Option.isSome(simClock)
+        ? Effect.sync(() => void simClock.value.unsafeSchedule(task, Duration.millis(delayMillis)))
+        : Effect.asVoid(Effect.forkIn(Effect.delay(Effect.sync(task), Duration.millis(delayMillis)), scope))
 
     const transport = (site: string): TransportService => {
       const peers = [...(neighbours.get(site) ?? [])].sort()
@@ -234,9 +242,7 @@ export const make = (options: {
             state.lastArrival = Math.max(state.lastArrival, at)
             const copies = profile.duplicate > 0 && (yield* Random.next) < profile.duplicate ? 2 : 1
             if (copies === 2) emit({ _tag: "Duplicate", from: site, to: peer, frame: tag })
-            for (let i = 0; i < copies; i++) {
-              yield* Effect.forkIn(Effect.delay(arrive(site, peer, wire, tag), Duration.millis(at - now + i)), scope)
-            }
+            for (let i = 0; i < copies; i++) yield* schedule(at - now + i, () => arrive(site, peer, wire, tag))
           })
       }
     }

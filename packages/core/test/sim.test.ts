@@ -1,0 +1,92 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Layer from "effect/Layer"
+import * as Site from "../src/kernel/Site.js"
+import * as Ping from "../src/ping/Ping.js"
+import * as Engine from "../src/sim/Engine.js"
+import * as Runner from "../src/sim/Runner.js"
+import * as SimNetwork from "../src/sim/SimNetwork.js"
+import * as MemoryStores from "../src/stores/Memory.js"
+import { runExample, topology } from "./examples.js"
+
+describe("simulator", () => {
+  it("the same seed gives the same trace, byte for byte; another seed another one", () => {
+    const a = runExample("partition", 7)
+    const b = runExample("partition", 7)
+    const c = runExample("partition", 8)
+    expect(a.traceHash).toBe(b.traceHash)
+    expect(a.trace).toEqual(b.trace)
+    expect(c.traceHash).not.toBe(a.traceHash)
+    expect(Runner.summary(a)).toMatch(
+      /^seed=7 events=\d+ simulated=40\.000s accepted=\d+ delivered=\d+ trace=[0-9a-f]{64} invariants=ok$/
+    )
+  })
+
+  it("the partition scenario's trace holds the partition, the silent failure, the crash and the restart", () => {
+    const result = runExample("partition", 1)
+    const lines = result.trace.map((l) => JSON.parse(l) as { t: number; type: string; reason?: string })
+    const faults = result.trace.filter((l) => l.includes('"type":"fault"'))
+    expect(faults).toHaveLength(6)
+    expect(faults.some((l) => l.includes('"partition":["n1","s1"]'))).toBe(true)
+    expect(faults.some((l) => l.includes('"silence":"w1"'))).toBe(true)
+    expect(faults.some((l) => l.includes('"crash":"n1"'))).toBe(true)
+    expect(faults.some((l) => l.includes('"restart":"n1"'))).toBe(true)
+    // The faults had effects: frames dropped by the partition and by the silent site, retransmissions.
+    expect(lines.some((l) => l.type === "drop" && l.reason === "partition")).toBe(true)
+    expect(lines.some((l) => l.type === "drop" && l.reason === "silent")).toBe(true)
+    expect(lines.some((l) => l.type === "retransmit")).toBe(true)
+    expect(lines.some((l) => l.type === "duplicate")).toBe(true)
+    expect(result.violations).toEqual([])
+    // Every accepted message was delivered exactly once.
+    expect(result.accepted).toBeGreaterThanOrEqual(800)
+    expect(result.delivered).toBe(result.accepted)
+  })
+
+  it("the broken scenario (no retransmission) is reported violated", () => {
+    const result = runExample("broken", 1)
+    expect(result.violations.map((v) => v.invariant)).toEqual(["exactly-once"])
+    expect(result.delivered).toBeLessThan(result.accepted)
+    expect(Runner.summary(result)).toMatch(/invariants=violated$/)
+  })
+
+  it("routes go around a silently failed link within 2 s of simulated time", () => {
+    const program = Effect.gen(function* () {
+      const network = yield* SimNetwork.make({ topology })
+      const sites = new Map<string, Site.RunningSite>()
+      for (const name of ["n1", "s1", "w1"]) {
+        const stores = yield* Layer.build(
+          MemoryStores.layer({ signingKey: new Uint8Array(32).fill(1), scrypt: { N: 1024, blocking: true } })
+        )
+        sites.set(
+          name,
+          yield* Site.start({ topology, site: name, modules: [Ping.module], transport: network.transport(name) }).pipe(
+            Effect.provide(stores),
+            Effect.orDie
+          )
+        )
+      }
+      const n1 = sites.get("n1")!
+      yield* Effect.sleep("3 seconds")
+      expect(n1.routing!.routes()["s1"]).toBe("s1")
+      // The link n1–s1 goes silent: nothing is closed, frames just stop arriving.
+      network.setPartitioned("n1", "s1", true)
+      const failedAt = yield* Effect.clockWith((c) => c.currentTimeMillis)
+      let reroutedAt: number | undefined
+      while (reroutedAt === undefined) {
+        yield* Effect.sleep("10 millis")
+        if (n1.routing!.routes()["s1"] === "w1") reroutedAt = yield* Effect.clockWith((c) => c.currentTimeMillis)
+      }
+      expect(n1.routing!.links()["s1"]).toBe("down")
+      // Traffic flows through w1 now.
+      const answer = yield* Ping.refs(n1.system, "s1").echo.ask(new Ping.Echo({ text: "around" }))
+      expect(answer).toEqual({ text: "around", site: "s1" })
+      return reroutedAt - failedAt
+    })
+    const result = Engine.run(Effect.scoped(program), { seed: 1, maxSimulatedMillis: 60_000 })
+    expect(result.stoppedBy).toBe("completed")
+    expect(Exit.isSuccess(result.exit!)).toBe(true)
+    const rerouteMillis = (result.exit as Exit.Success<number, never>).value
+    expect(rerouteMillis).toBeLessThanOrEqual(2000)
+  })
+})
