@@ -1,0 +1,51 @@
+/**
+ * `npm run bench:sim`: the simulator on the partition scenario at the default (production)
+ * heartbeat settings. Prints simulated time against wall time (baseline: real time, so `ratio`
+ * = simulated/wall) and simulated events per second (baseline: the rate at which the same
+ * events happen in real time, so the ratio is the same speed-up seen through events). Median of
+ * `BENCH_ROUNDS` seeds after a warm-up run.
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import { readFileSync } from "node:fs"
+import * as Ping from "../packages/core/src/ping/Ping.js"
+import * as Runner from "../packages/core/src/sim/Runner.js"
+import * as Scenario from "../packages/core/src/sim/Scenario.js"
+import * as Loader from "../packages/core/src/topology/Loader.js"
+
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5)
+const scenario = Either.getOrThrow(Scenario.parse(readFileSync("examples/scenarios/partition.yaml", "utf8")))
+const topology = Effect.runSync(Loader.parse(readFileSync("examples/three-regions.yaml", "utf8")))
+
+const once = (seed: number) => {
+  const start = performance.now()
+  const result = Runner.run({ scenario, topology, modules: [Ping.module], seed })
+  const wallMillis = performance.now() - start
+  if (result.violations.length > 0) throw new Error(`seed ${seed}: ${Runner.summary(result)}`)
+  return { wallMillis, simulatedMillis: result.simulatedMillis, events: result.events }
+}
+
+once(0)
+const runs = Array.from({ length: ROUNDS }, (_, i) => once(i + 1)).sort(
+  (a, b) => b.simulatedMillis / b.wallMillis - a.simulatedMillis / a.wallMillis
+)
+const median = runs[Math.floor(runs.length / 2)]!
+const speed = median.simulatedMillis / median.wallMillis
+const line = (name: string, value: number, unit: string, baseline: number) =>
+  console.log(
+    JSON.stringify({
+      name,
+      value: Number(value.toFixed(2)),
+      unit,
+      baseline: Number(baseline.toFixed(2)),
+      ratio: Number((value / baseline).toFixed(2)),
+      better: "higher"
+    })
+  )
+line("sim-partition-speed", speed, "x realtime", 1)
+line(
+  "sim-partition-events",
+  median.events / (median.wallMillis / 1000),
+  "events/s",
+  median.events / (median.simulatedMillis / 1000)
+)
