@@ -35,3 +35,19 @@ export * as Ping from "./ping/Ping.js"
 export * from "./stores/index.js"
 /** @since 0.1.0 */
 export * from "./topology/index.js"
+/** @since 0.1.0 */
+export * as Routing from "./kernel/Routing.js"
+/** @since 0.1.0 */
+export * as Transport from "./transport/Transport.js"
+/** @since 0.1.0 */
+export * as Conformance from "./transport/Conformance.js"
+/** @since 0.1.0 */
+export * as Engine from "./sim/Engine.js"
+/** @since 0.1.0 */
+export * as Runner from "./sim/Runner.js"
+/** @since 0.1.0 */
+export * as Scenario from "./sim/Scenario.js"
+/** @since 0.1.0 */
+export * as SimNetwork from "./sim/SimNetwork.js"
+/** @since 0.1.0 */
+export * as Deadlines from "./kernel/Deadlines.js"

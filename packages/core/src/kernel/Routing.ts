@@ -130,6 +130,9 @@ interface Neighbour {
   state: LinkState
 }
 
+/** Frames built here from validated values: skip re-validating them in the constructor. */
+const trusted = { disableValidation: true } as const
+
 const encodeEnvelope = Schema.encodeSync(Envelope)
 const decodeEnvelope = Schema.decodeUnknownEither(Envelope)
 
@@ -219,7 +222,7 @@ export const make = (options: {
       Effect.suspend(() => {
         ownSeq++
         const up = [...neighbours.values()].filter((n) => n.state !== "down").map((n) => n.peer)
-        const frame = new LinkStateFrame({ origin: site, seq: ownSeq, up })
+        const frame = new LinkStateFrame({ origin: site, seq: ownSeq, up }, trusted)
         return Effect.forEach(
           [...neighbours.keys()].filter((p) => p !== except),
           (peer) => sendFrame(peer, frame),
@@ -254,7 +257,7 @@ export const make = (options: {
         const next = new Envelope({ ...envelope, hops: envelope.hops + 1 }, { disableValidation: true })
         emit({ _tag: "Forwarded", envelopeId: envelope.id, to: target, via })
         return transport
-          .send(via, new EnvelopeFrame({ envelope: next }))
+          .send(via, new EnvelopeFrame({ envelope: next }, trusted))
           .pipe(Effect.mapError((e) => new Unreachable({ site: target, reason: e.reason })))
       })
 
@@ -265,7 +268,7 @@ export const make = (options: {
               removed ? Effect.sync(() => emit({ _tag: "Acked", envelopeId: id })) : Effect.void
             )
           )
-        : routeAck(new AckFrame({ from: site, to: origin, ids: [id], hops: 0 }), undefined)
+        : routeAck(new AckFrame({ from: site, to: origin, ids: [id], hops: 0 }, trusted), undefined)
 
     const routeAck = (frame: AckFrame, cameFrom: string | undefined): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -276,7 +279,7 @@ export const make = (options: {
         if (via === undefined || frame.hops >= config.maxHops || (via === cameFrom && via !== frame.to)) {
           return Effect.void // the sender retransmits and is acknowledged again
         }
-        return sendFrame(via, new AckFrame({ ...frame, hops: frame.hops + 1 }))
+        return sendFrame(via, new AckFrame({ ...frame, hops: frame.hops + 1 }, trusted))
       })
 
     /** An envelope for this site: deliver it, acknowledge durable ones unless the receiver is busy. */
@@ -360,7 +363,7 @@ export const make = (options: {
           sinceAdvert = 0
           yield* advertise()
         }
-        const beat = new HeartbeatFrame({ seq: heartbeatSeq++ })
+        const beat = new HeartbeatFrame({ seq: heartbeatSeq++ }, trusted)
         for (const peer of neighbours.keys()) yield* sendFrame(peer, beat)
         yield* Effect.sleep(heartbeatMs)
       }
