@@ -127,6 +127,8 @@ export interface Routing {
 interface Neighbour {
   readonly peer: string
   lastHeard: number
+  /** When a frame last went out to it: a link that carried traffic needs no heartbeat. */
+  lastSent: number
   state: LinkState
 }
 
@@ -159,6 +161,7 @@ export const make = (options: {
     const suspectMs = ms(config.suspectAfter)
     const downMs = ms(config.downAfter)
     const horizonMs = ms(config.retransmitHorizon)
+    const pollMs = ms(config.outboxPollInterval)
     const emit = options.onEvent ?? (() => {})
 
     // The topology's graph, sorted so every computation is deterministic.
@@ -174,7 +177,7 @@ export const make = (options: {
     const clock = yield* Effect.clock
     const neighbours = new Map<string, Neighbour>()
     for (const peer of graph.get(site) ?? []) {
-      neighbours.set(peer, { peer, lastHeard: clock.unsafeCurrentTimeMillis(), state: "up" })
+      neighbours.set(peer, { peer, lastHeard: clock.unsafeCurrentTimeMillis(), lastSent: -Infinity, state: "up" })
     }
     /** Latest advertisement of each other site: origin → (seq, neighbours it has up). */
     const advertised = new Map<string, { readonly seq: number; readonly up: ReadonlySet<string> }>()
@@ -182,6 +185,12 @@ export const make = (options: {
     let heartbeatSeq = 0
     let nextHops = new Map<string, string>()
     let system: ActorSystemService | undefined
+    /**
+     * Decoded envelopes of this incarnation's durable sends, so the pump need not decode the
+     * outbox row it just wrote; rows from before a restart are decoded from the outbox.
+     */
+    const accepted = new Map<string, Envelope>()
+    const acceptedCacheLimit = 100_000
 
     const edgeUp = (a: string, b: string): boolean => {
       if (a === site) return neighbours.get(b)?.state !== "down"
@@ -216,7 +225,13 @@ export const make = (options: {
     }
     recompute()
 
-    const sendFrame = (peer: string, frame: Frame) => Effect.ignore(transport.send(peer, frame))
+    /** Every frame goes out through here, so the heartbeat knows which links were idle. */
+    const transmit = (peer: string, frame: Frame) => {
+      const n = neighbours.get(peer)
+      if (n !== undefined) n.lastSent = clock.unsafeCurrentTimeMillis()
+      return transport.send(peer, frame)
+    }
+    const sendFrame = (peer: string, frame: Frame) => Effect.ignore(transmit(peer, frame))
 
     const advertise = (except?: string) =>
       Effect.suspend(() => {
@@ -256,16 +271,19 @@ export const make = (options: {
         }
         const next = new Envelope({ ...envelope, hops: envelope.hops + 1 }, { disableValidation: true })
         emit({ _tag: "Forwarded", envelopeId: envelope.id, to: target, via })
-        return transport
-          .send(via, new EnvelopeFrame({ envelope: next }, trusted))
-          .pipe(Effect.mapError((e) => new Unreachable({ site: target, reason: e.reason })))
+        return transmit(via, new EnvelopeFrame({ envelope: next }, trusted)).pipe(
+          Effect.mapError((e) => new Unreachable({ site: target, reason: e.reason }))
+        )
       })
 
     const ack = (origin: string, id: string): Effect.Effect<void> =>
       origin === site
         ? Effect.asVoid(
             Effect.tap(outbox.ack(id), (removed) =>
-              removed ? Effect.sync(() => emit({ _tag: "Acked", envelopeId: id })) : Effect.void
+              Effect.sync(() => {
+                accepted.delete(id)
+                if (removed) emit({ _tag: "Acked", envelopeId: id })
+              })
             )
           )
         : routeAck(new AckFrame({ from: site, to: origin, ids: [id], hops: 0 }, trusted), undefined)
@@ -363,8 +381,9 @@ export const make = (options: {
           sinceAdvert = 0
           yield* advertise()
         }
+        // Any frame is a sign of life: only links idle for a whole interval get a heartbeat.
         const beat = new HeartbeatFrame({ seq: heartbeatSeq++ }, trusted)
-        for (const peer of neighbours.keys()) yield* sendFrame(peer, beat)
+        for (const n of neighbours.values()) if (now - n.lastSent >= heartbeatMs) yield* sendFrame(n.peer, beat)
         yield* Effect.sleep(heartbeatMs)
       }
     })
@@ -377,9 +396,11 @@ export const make = (options: {
         const now = clock.unsafeCurrentTimeMillis()
         const due = yield* outbox.due(now, config.outboxBatch)
         for (const entry of due) {
-          const decoded = decodeEnvelope(entry.envelope)
+          const cachedEnvelope = accepted.get(entry.id)
+          const decoded = cachedEnvelope !== undefined ? Either.right(cachedEnvelope) : decodeEnvelope(entry.envelope)
           if (Either.isLeft(decoded) || now - entry.createdAt > horizonMs) {
             yield* outbox.ack(entry.id)
+            accepted.delete(entry.id)
             yield* deadLetters.record({
               reason: Either.isLeft(decoded) ? "undecodable" : "expired",
               to: entry.destination,
@@ -391,16 +412,22 @@ export const make = (options: {
             continue
           }
           const envelope = decoded.right
+          if (config.retransmit && envelope.to.site !== site && !nextHops.has(envelope.to.site)) {
+            // No path now: wait for one without spending an attempt (and its back-off).
+            yield* outbox.reschedule(entry.id, now + pollMs, false)
+            continue
+          }
           if (entry.attempts > 0) emit({ _tag: "Retransmit", envelopeId: entry.id, attempt: entry.attempts })
           if (config.retransmit) {
             yield* outbox.reschedule(entry.id, now + Math.min(max, initial * 2 ** Math.min(entry.attempts, 20)))
           } else {
             yield* outbox.ack(entry.id) // UNSAFE: sent once, forgotten
+            accepted.delete(entry.id)
           }
           if (envelope.to.site === site) yield* deliverHere(envelope)
           else yield* Effect.ignore(forward(envelope, undefined))
         }
-        yield* Effect.sleep(config.outboxPollInterval)
+        yield* Effect.sleep(pollMs)
       }
     })
 
@@ -419,6 +446,7 @@ export const make = (options: {
             envelope: encoded,
             bytes: JSON.stringify(encoded).length
           })
+          if (accepted.size < acceptedCacheLimit) accepted.set(envelope.id, envelope)
           emit({ _tag: "Accepted", envelopeId: envelope.id, to: envelope.to.toString() })
         })
     }
@@ -428,7 +456,11 @@ export const make = (options: {
       start: (sys) =>
         Effect.gen(function* () {
           system = sys
-          yield* Effect.forkScoped(Effect.forever(Effect.flatMap(transport.receive, onInbound)))
+          yield* Effect.forkScoped(
+            Effect.forever(
+              Effect.flatMap(transport.receive, (batch) => Effect.forEach(batch, onInbound, { discard: true }))
+            )
+          )
           yield* Effect.forkScoped(heartbeat)
           yield* Effect.forkScoped(pump)
         }),

@@ -151,9 +151,10 @@ const errorResponse = (error: { readonly _tag: string; readonly message: string 
   )
 
 /**
- * Simulator workload: `count` durable `Increment`s from site `from` to the counter of site `to`,
- * one every `interval`, starting at `start`. A send the outbox refuses (busy) or that finds its
- * site crashed is simply not accepted; the invariants count accepted ones.
+ * Simulator workload: durable `Increment`s from site `from` to the counter of site `to`, one
+ * attempt every `intervalMillis` from `startMillis`, until `count` were accepted. An attempt the
+ * outbox refuses (busy) or that finds its site crashed is not accepted, like a client that gets an
+ * error, and is tried again at the next interval (at most `maxAttempts` attempts in all).
  *
  * @since 0.1.0
  * @category simulation
@@ -164,15 +165,23 @@ export const durableIncrements = Scenario.generator(
     to: Schema.String,
     count: Schema.Int.pipe(Schema.between(1, 10_000_000)),
     intervalMillis: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 10 }),
-    startMillis: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 0 })
+    startMillis: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 0 }),
+    maxAttempts: Schema.optional(Schema.Int.pipe(Schema.positive()))
   }),
   (context, params) =>
     Effect.gen(function* () {
       yield* Effect.sleep(params.startMillis)
       const message = new Increment({ by: 1 })
-      for (let i = 0; i < params.count; i++) {
+      const maxAttempts = params.maxAttempts ?? params.count * 10
+      let accepted = 0
+      for (let attempt = 0; accepted < params.count && attempt < maxAttempts; attempt++) {
         const site = context.site(params.from)
-        if (site !== undefined) yield* Effect.ignore(refs(site.system, params.to).counter.tellDurable(message))
+        if (site !== undefined) {
+          const sent = yield* Effect.either(
+            site.system.ref(CounterProtocol, Address.make(params.to, "counter")).tellDurable(message)
+          )
+          if (sent._tag === "Right") accepted++
+        }
         yield* Effect.sleep(params.intervalMillis)
       }
     })

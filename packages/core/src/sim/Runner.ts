@@ -160,8 +160,12 @@ export const run = (options: {
 
   const program = Effect.gen(function* () {
     const clock = yield* Effect.clock
-    const record = (type: string, fields: object) =>
-      trace.push(JSON.stringify({ t: Math.round(clock.unsafeCurrentTimeMillis() * 1000) / 1000, type, ...fields }))
+    /** One JSONL line: `{"t":…,"type":…,…fields}` (built without an intermediate object). */
+    const record = (type: string, fields: object) => {
+      const rest = JSON.stringify(fields)
+      const t = Math.round(clock.unsafeCurrentTimeMillis() * 1000) / 1000
+      trace.push(`{"t":${t},"type":${JSON.stringify(type)}${rest.length > 2 ? `,${rest.slice(1)}` : "}"}`)
+    }
 
     const network = yield* SimNetwork.make({
       topology,

@@ -2,7 +2,8 @@
  * The simulated network: one {@link TransportService} per site, over in-memory links with
  * latency, jitter, loss, duplication, reordering and bandwidth, plus the faults a scenario
  * schedules — partitions, silent failures (a site stops answering without closing anything, like
- * SIGSTOP) and crashes. Frames go through their Schema encoding both ways, as on a real wire.
+ * SIGSTOP) and crashes. Frames are immutable values handed over as they are (the TCP transport
+ * is where frames are encoded and Schema-checked); their JSON size drives the bandwidth model.
  * All timing is on the Effect clock and all chance on the Effect `Random`, so a seeded run under
  * the simulation engine is exactly reproducible.
  *
@@ -11,13 +12,12 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type { Topology } from "../topology/Topology.js"
+import { Mailbox } from "../kernel/Mailbox.js"
 import { currentSimClock } from "./Engine.js"
-import { Frame, type Inbound, LinkUnavailable, type TransportService } from "../transport/Transport.js"
+import { type Frame, type Inbound, LinkUnavailable, type TransportService } from "../transport/Transport.js"
 
 /**
  * How one link behaves (both directions alike).
@@ -118,9 +118,6 @@ export interface SimNetwork {
   readonly setCrashed: (site: string, crashed: boolean) => Effect.Effect<void>
 }
 
-const encodeFrame = Schema.encodeSync(Frame)
-const decodeFrame = Schema.decodeUnknownSync(Frame)
-
 /** A short label of a frame for the trace: its tag, and the envelope id when it carries one. */
 const label = (frame: Frame): string => {
   switch (frame._tag) {
@@ -157,15 +154,34 @@ export const make = (options: {
       neighbours.get(a)?.add(b)
       neighbours.get(b)?.add(a)
     }
-    const inboxes = new Map<string, Queue.Queue<Inbound>>()
-    for (const name of neighbours.keys()) inboxes.set(name, yield* Queue.dropping<Inbound>(config.inboxCapacity))
+    const inboxes = new Map<string, Mailbox<Inbound>>()
+    for (const name of neighbours.keys()) inboxes.set(name, new Mailbox<Inbound>(config.inboxCapacity, 1024))
     const partitions = new Set<string>()
     const silent = new Set<string>()
     const crashed = new Set<string>()
     /** Per direction: when the wire is free again (bandwidth) and the last arrival (ordering). */
     const wires = new Map<string, { busyUntil: number; lastArrival: number }>()
 
-    const profileOf = (a: string, b: string): LinkProfile => ({ ...config.profile, ...config.links[linkKey(a, b)] })
+    /** Each link's profile, resolved once. */
+    const links = new Map<string, LinkProfile & { readonly latencyMillis: number; readonly jitterMillis: number }>()
+    const linkOf = (a: string, b: string) => {
+      const key = linkKey(a, b)
+      let link = links.get(key)
+      if (link === undefined) {
+        const profile = { ...config.profile, ...config.links[key] }
+        link = {
+          ...profile,
+          latencyMillis: Duration.toMillis(Duration.decode(profile.latency)),
+          jitterMillis: Duration.toMillis(Duration.decode(profile.jitter))
+        }
+        links.set(key, link)
+      }
+      return link
+    }
+    // The network's chance comes from the run's one seeded source: its stream is seeded from the
+    // Effect `Random` once, then drawn synchronously per frame.
+    const random = mulberry32(yield* Random.nextIntBetween(0, 0x7fffffff))
+    const clock = yield* Effect.clock
 
     const blocked = (from: string, to: string): DropReason | undefined =>
       crashed.has(to) || crashed.has(from)
@@ -177,14 +193,13 @@ export const make = (options: {
             : undefined
 
     /** Hands a frame to the receiver at its arrival time (synchronous: runs from a timer). */
-    const arrive = (from: string, to: string, wire: string, tag: string): void => {
+    const arrive = (from: string, to: string, frame: Frame, tag: string): void => {
       const reason = blocked(from, to)
       if (reason !== undefined) {
         emit({ _tag: "Drop", from, to, frame: tag, reason })
         return
       }
-      const frame = decodeFrame(JSON.parse(wire))
-      const accepted = inboxes.get(to)!.unsafeOffer({ from, frame })
+      const accepted = inboxes.get(to)!.offer({ from, frame })
       emit(
         accepted
           ? { _tag: "Arrive", from, to, frame: tag }
@@ -194,10 +209,13 @@ export const make = (options: {
 
     /** On the simulator's clock, a timer callback per frame; elsewhere (live tests), a fiber. */
     const simClock = yield* currentSimClock
-    const schedule = (delayMillis: number, task: () => void): Effect.Effect<void> =>
-      Option.isSome(simClock)
-        ? Effect.sync(() => void simClock.value.unsafeSchedule(task, Duration.millis(delayMillis)))
-        : Effect.asVoid(Effect.forkIn(Effect.delay(Effect.sync(task), Duration.millis(delayMillis)), scope))
+    const schedule = (delayMillis: number, task: () => void): Effect.Effect<void> => {
+      if (Option.isSome(simClock)) {
+        simClock.value.unsafeSchedule(task, Duration.millis(delayMillis))
+        return Effect.void
+      }
+      return Effect.asVoid(Effect.forkIn(Effect.delay(Effect.sync(task), Duration.millis(delayMillis)), scope))
+    }
 
     const transport = (site: string): TransportService => {
       const peers = [...(neighbours.get(site) ?? [])].sort()
@@ -206,43 +224,47 @@ export const make = (options: {
       return {
         site,
         peers,
-        receive: Queue.take(inbox),
+        receive: inbox.takeBatch,
         send: (peer, frame) =>
-          Effect.gen(function* () {
+          Effect.suspend(() => {
             if (!neighbours.get(site)?.has(peer)) {
-              return yield* new LinkUnavailable({ peer, reason: `no link from ${site} to ${peer}` })
+              return Effect.fail(new LinkUnavailable({ peer, reason: `no link from ${site} to ${peer}` }))
             }
             const tag = label(frame)
-            const wire = JSON.stringify(encodeFrame(frame))
-            const bytes = wire.length
+            // Size on the wire: the frame as JSON (frames are immutable, so the object itself
+            // travels; the envelope payload inside is already in its encoded form).
+            const bytes = JSON.stringify(frame).length
             emit({ _tag: "Send", from: site, to: peer, frame: tag, bytes })
             const reason = blocked(site, peer)
             if (reason !== undefined) {
               emit({ _tag: "Drop", from: site, to: peer, frame: tag, reason })
-              return
+              return Effect.void
             }
-            const profile = profileOf(site, peer)
-            if (profile.loss > 0 && (yield* Random.next) < profile.loss) {
+            const link = linkOf(site, peer)
+            if (link.loss > 0 && random() < link.loss) {
               emit({ _tag: "Drop", from: site, to: peer, frame: tag, reason: "loss" })
-              return
+              return Effect.void
             }
-            const now = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+            const now = clock.unsafeCurrentTimeMillis()
             const key = `${site}>${peer}`
-            const state = wires.get(key) ?? { busyUntil: now, lastArrival: now }
-            wires.set(key, state)
+            let wire = wires.get(key)
+            if (wire === undefined) {
+              wire = { busyUntil: now, lastArrival: now }
+              wires.set(key, wire)
+            }
             const sent =
-              profile.bandwidth === undefined
-                ? now
-                : Math.max(now, state.busyUntil) + (bytes * 1000) / profile.bandwidth
-            state.busyUntil = sent
-            const jitterMs = Duration.toMillis(Duration.decode(profile.jitter))
-            const jitter = jitterMs > 0 ? (yield* Random.next) * jitterMs : 0
-            let at = sent + Duration.toMillis(Duration.decode(profile.latency)) + jitter
-            if (!profile.reorder) at = Math.max(at, state.lastArrival)
-            state.lastArrival = Math.max(state.lastArrival, at)
-            const copies = profile.duplicate > 0 && (yield* Random.next) < profile.duplicate ? 2 : 1
+              link.bandwidth === undefined ? now : Math.max(now, wire.busyUntil) + (bytes * 1000) / link.bandwidth
+            wire.busyUntil = sent
+            let at = sent + link.latencyMillis + (link.jitterMillis > 0 ? random() * link.jitterMillis : 0)
+            if (!link.reorder) at = Math.max(at, wire.lastArrival)
+            wire.lastArrival = Math.max(wire.lastArrival, at)
+            const copies = link.duplicate > 0 && random() < link.duplicate ? 2 : 1
             if (copies === 2) emit({ _tag: "Duplicate", from: site, to: peer, frame: tag })
-            for (let i = 0; i < copies; i++) yield* schedule(at - now + i, () => arrive(site, peer, wire, tag))
+            if (copies === 1) return schedule(at - now, () => arrive(site, peer, frame, tag))
+            return Effect.zipRight(
+              schedule(at - now, () => arrive(site, peer, frame, tag)),
+              schedule(at - now + 1, () => arrive(site, peer, frame, tag))
+            )
           })
       }
     }
@@ -255,8 +277,20 @@ export const make = (options: {
         Effect.suspend(() => {
           if (!on) return Effect.sync(() => void crashed.delete(site))
           crashed.add(site)
-          const inbox = inboxes.get(site)
-          return inbox === undefined ? Effect.void : Effect.asVoid(Queue.takeAll(inbox))
+          inboxes.get(site)?.drainAll()
+          return Effect.void
         })
     }
   })
+
+/** A small, fast, seedable PRNG (mulberry32): uniform in [0, 1). */
+const mulberry32 = (seed: number) => {
+  let a = seed >>> 0
+  return (): number => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}

@@ -118,8 +118,13 @@ export interface OutboxService {
   readonly append: (entry: AppendInput) => Effect.Effect<void, OutboxFull>
   /** Entries with `nextAttemptAt <= now`, ordered by (nextAttemptAt, createdAt, id), at most `limit`. */
   readonly due: (now: number, limit: number) => Effect.Effect<ReadonlyArray<OutboxEntry>>
-  /** Sets the next attempt time and counts one attempt. `false` when the id is not present. */
-  readonly reschedule: (id: string, nextAttemptAt: number) => Effect.Effect<boolean>
+  /** Sets the next attempt time and (by default) counts one attempt. `false` when the id is not present. */
+  readonly reschedule: (
+    id: string,
+    nextAttemptAt: number,
+    /** `false`: postponed without being sent (e.g. no route yet), so `attempts` stays as it is. */
+    countAttempt?: boolean
+  ) => Effect.Effect<boolean>
   /** Removes an acknowledged entry. `false` when the id was not present. */
   readonly ack: (id: string) => Effect.Effect<boolean>
   readonly get: (id: string) => Effect.Effect<Option.Option<OutboxEntry>>
@@ -202,11 +207,11 @@ export const makeMemory = (config: Partial<OutboxConfig> = {}): Effect.Effect<Ou
         return ready.sort(compareEntries).slice(0, limit)
       })
 
-    const reschedule = (id: string, nextAttemptAt: number): Effect.Effect<boolean> =>
+    const reschedule = (id: string, nextAttemptAt: number, countAttempt = true): Effect.Effect<boolean> =>
       Effect.sync(() => {
         const entry = entries.get(id)
         if (entry === undefined) return false
-        entries.set(id, { ...entry, attempts: entry.attempts + 1, nextAttemptAt })
+        entries.set(id, { ...entry, attempts: entry.attempts + (countAttempt ? 1 : 0), nextAttemptAt })
         return true
       })
 

@@ -73,8 +73,9 @@ const receiveData = (t: TransportService, n: number) =>
   Effect.gen(function* () {
     const out: Array<{ from: string; frame: Frame }> = []
     while (out.length < n) {
-      const inbound = yield* t.receive
-      if (inbound.frame._tag === "Envelope" || inbound.frame._tag === "Ack") out.push(inbound)
+      for (const inbound of yield* t.receive) {
+        if (inbound.frame._tag === "Envelope" || inbound.frame._tag === "Ack") out.push(inbound)
+      }
     }
     return out
   })
@@ -140,9 +141,10 @@ export const cases: ReadonlyArray<Case> = [
         yield* Effect.orDie(a.send(b.site, new LinkStateFrame({ origin: a.site, seq: 3, up: [b.site] })))
         const seen: Array<string> = []
         while (seen.length < 2) {
-          const { frame } = yield* b.receive
-          if (frame._tag === "Heartbeat" && frame.seq === 7) seen.push("heartbeat")
-          if (frame._tag === "LinkState" && frame.origin === a.site && frame.seq === 3) seen.push("linkstate")
+          for (const { frame } of yield* b.receive) {
+            if (frame._tag === "Heartbeat" && frame.seq === 7) seen.push("heartbeat")
+            if (frame._tag === "LinkState" && frame.origin === a.site && frame.seq === 3) seen.push("linkstate")
+          }
         }
         yield* check("control frames", seen.includes("heartbeat") && seen.includes("linkstate"), "both", seen)
       })

@@ -103,8 +103,11 @@ export interface TransportService {
   readonly peers: ReadonlyArray<string>
   /** Hands a frame to the link toward `peer`. Does not wait for the network. */
   readonly send: (peer: string, frame: Frame) => Effect.Effect<void, LinkUnavailable>
-  /** The next frame from any neighbour (frames of one link arrive in the order the link delivers them). */
-  readonly receive: Effect.Effect<Inbound>
+  /**
+   * The next frames from any neighbour — at least one, as many as are waiting (bounded) — in the
+   * order each link delivered them. A batch lets the router handle a burst in one wake-up.
+   */
+  readonly receive: Effect.Effect<ReadonlyArray<Inbound>>
 }
 
 /**
