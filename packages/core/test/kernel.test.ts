@@ -364,16 +364,42 @@ describe("inbound envelopes", () => {
     })
   )
 
-  it.scoped("a duplicated envelope is applied once", () =>
+  it.scoped("a duplicated envelope is applied once, and its settlement says so", () =>
     Effect.gen(function* () {
       const sys = yield* system("a")
       const ref = yield* sys.spawn(worker("w"))
+      const settled: Array<string> = []
+      const onSettled = (s: ActorSystem.Settlement) => Effect.sync(() => void settled.push(s))
       const e = envelope({ id: "dup-1", durable: true, payload: { _tag: "Work", n: 1 } })
-      expect((yield* sys.deliver(e))._tag).toBe("Delivered")
-      expect((yield* sys.deliver(e))._tag).toBe("Duplicate")
-      expect((yield* sys.deliver(e))._tag).toBe("Duplicate")
+      // Two copies arrive before the first is applied: both are queued, the second is skipped.
+      expect((yield* sys.deliver(e, onSettled))._tag).toBe("Delivered")
+      expect((yield* sys.deliver(e, onSettled))._tag).toBe("Delivered")
+      expect((yield* status(ref)).done).toEqual([1])
+      expect(settled).toEqual(["applied", "duplicate"])
+      // A copy arriving after it was applied is answered as a duplicate at once.
+      expect((yield* sys.deliver(e, onSettled))._tag).toBe("Duplicate")
       expect((yield* status(ref)).done).toEqual([1])
       expect((yield* sys.stats).duplicates).toBe(2)
+    })
+  )
+
+  it.scoped("a message queued but not applied when its actor stops is not remembered: it applies when sent again", () =>
+    Effect.gen(function* () {
+      const sys = yield* system("a")
+      const ref = yield* sys.spawn(worker("w", { maxBatch: 1 }))
+      yield* ref.tell(new Slow({ millis: 1000 }))
+      yield* Effect.yieldNow()
+      const settled: Array<string> = []
+      const e = envelope({ id: "late-1", durable: true, payload: { _tag: "Work", n: 9 } })
+      yield* sys.deliver(e, (s) => Effect.sync(() => void settled.push(s)))
+      const stopping = yield* Effect.fork(sys.stop("w", { mode: "reject", timeout: "1 second" }))
+      yield* Effect.yieldNow()
+      yield* TestClock.adjust("1 second")
+      yield* Fiber.join(stopping)
+      expect(settled).toEqual(["unprocessed"])
+      const again = yield* sys.spawn(worker("w"))
+      expect((yield* sys.deliver(e))._tag).toBe("Delivered")
+      expect((yield* status(again)).done).toEqual([9])
     })
   )
 

@@ -23,14 +23,15 @@ describe("simulator", () => {
     )
   })
 
-  it("the partition scenario's trace holds the partition, the silent failure, the crash and the restart", () => {
+  it("the partition scenario's trace holds the partition, the silent failure, the crashes and restarts", () => {
     const result = runExample("partition", 1)
     const lines = result.trace.map((l) => JSON.parse(l) as { t: number; type: string; reason?: string })
     const faults = result.trace.filter((l) => l.includes('"type":"fault"'))
-    expect(faults).toHaveLength(6)
+    expect(faults).toHaveLength(8)
     expect(faults.some((l) => l.includes('"partition":["n1","s1"]'))).toBe(true)
     expect(faults.some((l) => l.includes('"silence":"w1"'))).toBe(true)
     expect(faults.some((l) => l.includes('"crash":"n1"'))).toBe(true)
+    expect(faults.some((l) => l.includes('"crash":"s1"'))).toBe(true)
     expect(faults.some((l) => l.includes('"restart":"n1"'))).toBe(true)
     // The faults had effects: frames dropped by the partition and by the silent site, retransmissions.
     expect(lines.some((l) => l.type === "drop" && l.reason === "partition")).toBe(true)

@@ -70,6 +70,14 @@ export type Delivery =
   | { readonly _tag: "Rejected"; readonly reason: Reason }
 
 /**
+ * What became of a message that came in an envelope (see {@link ActorSystemService.deliver}).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Settlement = "applied" | "duplicate" | "failed" | "unprocessed"
+
+/**
  * Status of one actor, for the status page and metrics.
  *
  * @since 0.1.0
@@ -135,8 +143,17 @@ export interface ActorSystemService {
   ) => Effect.Effect<void>
   /** Stops every actor (drain, bounded by `timeout`). */
   readonly shutdown: (timeout?: Duration.DurationInput) => Effect.Effect<void>
-  /** Accepts an envelope from a transport. Never fails: what it cannot deliver is dead-lettered. */
-  readonly deliver: (envelope: Envelope) => Effect.Effect<Delivery>
+  /**
+   * Accepts an envelope from a transport. Never fails: what it cannot deliver is dead-lettered.
+   * `onSettled` learns, once, what became of a message that was queued: applied by its handler,
+   * found to be a duplicate when its turn came, failed (its handler crashed on it), or not
+   * processed (`unprocessed`: the actor stopped or was interrupted first). A durable envelope
+   * is acknowledged on the first three, never on `unprocessed`, so its sender retransmits it.
+   */
+  readonly deliver: (
+    envelope: Envelope,
+    onSettled?: (settlement: Settlement) => Effect.Effect<void>
+  ) => Effect.Effect<Delivery>
   readonly actors: Effect.Effect<ReadonlyArray<ActorInfo>>
   /** Counters of envelopes that crossed this site's boundary. */
   readonly stats: Effect.Effect<{
@@ -160,6 +177,8 @@ interface Item {
   readonly envelopeId: string | undefined
   readonly deadline: number | undefined
   readonly reply: ((exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>) | undefined
+  /** Set for messages that came in an envelope: told once what became of it. */
+  readonly settle: ((settlement: Settlement) => Effect.Effect<void>) | undefined
 }
 
 type ErasedHandler = (message: Tagged, context: Actor.MessageContext) => Effect.Effect<unknown, unknown> | void
@@ -299,7 +318,10 @@ export const make = (
           (item) =>
             Effect.zipRight(
               deadLetter(reason, cell.addressText, item.from, item.message, item.envelopeId, detail),
-              failItem(item, new ActorStopped({ address: cell.addressText }))
+              Effect.zipRight(
+                failItem(item, new ActorStopped({ address: cell.addressText })),
+                item.settle === undefined ? Effect.void : item.settle("unprocessed")
+              )
             ),
           { discard: true }
         )
@@ -337,6 +359,15 @@ export const make = (
                   item.envelopeId,
                   "deadline passed in the mailbox"
                 )
+                if (item.settle !== undefined) yield* item.settle("failed")
+                continue
+              }
+              // A message from another site is applied once: a copy that arrives again (a
+              // retransmission, a duplicated frame) is skipped. It is remembered only once its
+              // handler succeeded, so one that never got applied (crash) is applied when it comes again.
+              if (item.envelopeId !== undefined && (yield* dedupe.has(item.envelopeId))) {
+                counters.duplicates++
+                if (item.settle !== undefined) yield* item.settle("duplicate")
                 continue
               }
               const handler = handlers[item.message._tag]
@@ -349,6 +380,7 @@ export const make = (
                   item.envelopeId,
                   "no handler for this tag"
                 )
+                if (item.settle !== undefined) yield* item.settle("failed")
                 continue
               }
               if (item.reply === undefined) {
@@ -361,6 +393,11 @@ export const make = (
                 yield* item.reply(exit)
               }
               cell.processed++
+              if (item.envelopeId !== undefined) {
+                // DedupeFull: applied but not remembered; left unacknowledged (see the dedupe store).
+                const remembered = yield* Effect.either(dedupe.markIfNew(item.envelopeId))
+                if (item.settle !== undefined && Either.isRight(remembered)) yield* item.settle("applied")
+              }
             }
             cell.batch = undefined
           }
@@ -390,7 +427,9 @@ export const make = (
       const interrupted = Cause.isInterruptedOnly(cause)
       const detail = interrupted ? "interrupted" : Cause.pretty(cause).split("\n")[0]!.slice(0, 500)
       return Effect.zipRight(
-        deadLetter("handler-failed", cell.addressText, item.from, item.message, item.envelopeId, detail),
+        deadLetter("handler-failed", cell.addressText, item.from, item.message, item.envelopeId, detail).pipe(
+          Effect.zipRight(item.settle === undefined ? Effect.void : item.settle(interrupted ? "unprocessed" : "failed"))
+        ),
         failItem(
           item,
           interrupted
@@ -551,7 +590,8 @@ export const make = (
         from: undefined,
         envelopeId: undefined,
         deadline: undefined,
-        reply: undefined
+        reply: undefined,
+        settle: undefined
       })
       return {
         address,
@@ -583,7 +623,8 @@ export const make = (
               from: undefined,
               envelopeId: undefined,
               deadline,
-              reply: (exit) => Effect.sync(() => waiter.settle(exit))
+              reply: (exit) => Effect.sync(() => waiter.settle(exit)),
+              settle: undefined
             }
             if (cell.mailbox.offer(queued)) return waiter.wait
             // Full (or stopping): wait for room, but not past the deadline. Rare, so the
@@ -628,7 +669,10 @@ export const make = (
     const rejectAsk = (envelope: Envelope, error: AskError) =>
       envelope.kind === "ask" ? replyTo(envelope, { _tag: "" })(Exit.fail(error)) : Effect.void
 
-    const deliver = (envelope: Envelope): Effect.Effect<Delivery> =>
+    const deliver = (
+      envelope: Envelope,
+      onSettled?: (settlement: Settlement) => Effect.Effect<void>
+    ): Effect.Effect<Delivery> =>
       Effect.gen(function* () {
         counters.envelopesIn++
         const to = envelope.to.toString()
@@ -684,20 +728,21 @@ export const make = (
           yield* rejectAsk(envelope, new MailboxFull({ address: to, capacity: cell.mailbox.capacity }))
           return rejected("mailbox-full")
         }
-        const fresh = yield* Effect.either(dedupe.markIfNew(envelope.id))
-        if (Either.isLeft(fresh)) return { _tag: "Busy", reason: "dedupe window full" } as const
-        if (!fresh.right) {
+        // Already applied: say so at once (the sender stops retransmitting). A copy of one that
+        // is still queued goes in too and is skipped when its turn comes.
+        if (yield* dedupe.has(envelope.id)) {
           counters.duplicates++
           return { _tag: "Duplicate" } as const
         }
-        // Once marked, the message must go in: wait for room rather than drop it.
+        // Room was checked above; if a racing sender took it, wait rather than drop.
         const queued = yield* Effect.either(
           enqueue(cell, {
             message,
             from: envelope.from,
             envelopeId: envelope.id,
             deadline: envelope.deadline,
-            reply: envelope.kind === "ask" ? replyTo(envelope, message) : undefined
+            reply: envelope.kind === "ask" ? replyTo(envelope, message) : undefined,
+            settle: onSettled
           })
         )
         if (Either.isLeft(queued)) {

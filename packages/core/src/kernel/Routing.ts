@@ -25,7 +25,7 @@ import {
   LinkStateFrame,
   type TransportService
 } from "../transport/Transport.js"
-import type { ActorSystemService, Delivery } from "./ActorSystem.js"
+import type { ActorSystemService, Delivery, Settlement } from "./ActorSystem.js"
 import type { DeadLettersService } from "./DeadLetters.js"
 import { Envelope } from "./Envelope.js"
 import { Unreachable } from "./Errors.js"
@@ -107,6 +107,7 @@ export type Event =
   | { readonly _tag: "Acked"; readonly envelopeId: string }
   | { readonly _tag: "Accepted"; readonly envelopeId: string; readonly to: string }
   | { readonly _tag: "Delivered"; readonly envelopeId: string; readonly delivery: Delivery["_tag"] }
+  | { readonly _tag: "Settled"; readonly envelopeId: string; readonly settlement: Settlement }
 
 /**
  * A running router.
@@ -300,13 +301,25 @@ export const make = (options: {
         return sendFrame(via, new AckFrame({ ...frame, hops: frame.hops + 1 }, trusted))
       })
 
-    /** An envelope for this site: deliver it, acknowledge durable ones unless the receiver is busy. */
+    /**
+     * An envelope for this site: hand it to the actor system. A durable one is acknowledged once
+     * its fate is settled — applied, a duplicate of one applied, or rejected for good — and never
+     * while it is only queued, so a crash before it is applied makes its sender retransmit it.
+     */
     const deliverHere = (envelope: Envelope): Effect.Effect<void> =>
       Effect.gen(function* () {
         if (system === undefined) return
-        const delivery = yield* system.deliver(envelope)
+        const origin = envelope.from.site
+        const settled = (settlement: Settlement) =>
+          Effect.suspend(() => {
+            emit({ _tag: "Settled", envelopeId: envelope.id, settlement })
+            return envelope.durable && settlement !== "unprocessed" ? ack(origin, envelope.id) : Effect.void
+          })
+        const delivery = yield* system.deliver(envelope, settled)
         emit({ _tag: "Delivered", envelopeId: envelope.id, delivery: delivery._tag })
-        if (envelope.durable && delivery._tag !== "Busy") yield* ack(envelope.from.site, envelope.id)
+        if (envelope.durable && (delivery._tag === "Duplicate" || delivery._tag === "Rejected")) {
+          yield* ack(origin, envelope.id)
+        }
       })
 
     const onEnvelope = (envelope: Envelope, cameFrom: string | undefined): Effect.Effect<void> =>

@@ -201,9 +201,14 @@ export const run = (options: {
           record("accepted", { site: name, id: event.envelopeId, to: event.to })
           return
         case "Delivered":
-          if (event.delivery === "Delivered")
-            delivered.set(event.envelopeId, (delivered.get(event.envelopeId) ?? 0) + 1)
           record("delivered", { site: name, id: event.envelopeId, result: event.delivery })
+          return
+        case "Settled":
+          // A delivery to the recipient is its handler applying the message.
+          if (event.settlement === "applied") {
+            delivered.set(event.envelopeId, (delivered.get(event.envelopeId) ?? 0) + 1)
+          }
+          record("settled", { site: name, id: event.envelopeId, settlement: event.settlement })
           return
         case "Routes":
           record("routes", { site: name, nextHops: event.nextHops })
