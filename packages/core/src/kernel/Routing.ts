@@ -401,6 +401,17 @@ export const make = (options: {
       }
     })
 
+    let wakePump: (() => void) | undefined
+    const awaitWork = Effect.async<void>((resume) => {
+      wakePump = () => {
+        wakePump = undefined
+        resume(Effect.void)
+      }
+      return Effect.sync(() => {
+        wakePump = undefined
+      })
+    })
+
     /** Sends what is due in the outbox; retransmits with back-off; gives up past the horizon. */
     const pump = Effect.gen(function* () {
       const initial = ms(config.retransmitInitial)
@@ -440,7 +451,9 @@ export const make = (options: {
           if (envelope.to.site === site) yield* deliverHere(envelope)
           else yield* Effect.ignore(forward(envelope, undefined))
         }
-        yield* Effect.sleep(pollMs)
+        // An empty outbox needs no polling: the next durable send wakes the pump.
+        if ((yield* outbox.size).entries === 0) yield* awaitWork
+        else yield* Effect.sleep(pollMs)
       }
     })
 
@@ -461,6 +474,7 @@ export const make = (options: {
           })
           if (accepted.size < acceptedCacheLimit) accepted.set(envelope.id, envelope)
           emit({ _tag: "Accepted", envelopeId: envelope.id, to: envelope.to.toString() })
+          wakePump?.()
         })
     }
 
