@@ -95,4 +95,26 @@ describe("site", () => {
       expect(yield* counted.system.deadLetters.total).toBe(0)
     }).pipe(Effect.provide(stores))
   )
+
+  it.scoped("the ping counter keeps its count in the key-value store across a restart of the site", () =>
+    Effect.gen(function* () {
+      const top = yield* topology({ ping: {} })
+      const first = yield* Effect.scoped(
+        Effect.gen(function* () {
+          const site = yield* Site.start({ topology: top, site: "n1", modules: [Ping.module] })
+          const ping = Ping.refs(site.system, "n1")
+          yield* ping.counter.tell(new Ping.Increment({ by: 4 }))
+          return yield* ping.counter.ask(new Ping.GetCount())
+        })
+      )
+      expect(first).toBe(4)
+      const site = yield* Site.start({ topology: top, site: "n1", modules: [Ping.module] })
+      expect(yield* Ping.refs(site.system, "n1").counter.ask(new Ping.GetCount())).toBe(4)
+      // The simulator's invariant compares it with what was applied.
+      const context = { topology: top, site: () => site }
+      const tally = (n: number) => ({ accepted: [], delivered: new Map(), appliedTo: new Map([["counter@n1", n]]) })
+      expect(yield* Ping.counterMatches(context, tally(4))).toBeUndefined()
+      expect(yield* Ping.counterMatches(context, tally(5))).toBe("counter@n1 holds 4, 5 increments were applied")
+    }).pipe(Effect.provide(stores))
+  )
 })

@@ -9,6 +9,7 @@ import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Actor from "../kernel/Actor.js"
 import type { ActorRef } from "../kernel/Actor.js"
@@ -16,6 +17,7 @@ import * as Address from "../kernel/Address.js"
 import * as Module from "../kernel/Module.js"
 import * as Protocol from "../kernel/Protocol.js"
 import * as Scenario from "../sim/Scenario.js"
+import type { KeyValueService } from "../stores/KeyValue.js"
 
 /**
  * Longest text the echo actor accepts.
@@ -89,28 +91,68 @@ export const echo = (options: Actor.Options = {}) =>
   )
 
 /**
- * The counter actor. Its count lives in the fiber, so a restart starts it at zero again.
+ * The counter actor. With a key-value store its count is module state that survives restarts and
+ * crashes (loaded at start, written on every `Increment`); without one it lives in the fiber only
+ * and a restart starts it at zero — the cheapest path, which the kernel benchmark measures.
  *
  * @since 0.1.0
  * @category actors
  */
-export const counter = (options: Actor.Options = {}) =>
+export const counter = (options: Actor.Options = {}, store?: KeyValueService) =>
   Actor.make(
     "counter",
     CounterProtocol,
     () =>
-      Effect.sync(() => {
-        let count = 0
+      Effect.gen(function* () {
+        if (store === undefined) {
+          let count = 0
+          return {
+            // A synchronous state update: no effect to run per message.
+            Increment: (message: Increment) => {
+              count += message.by
+            },
+            GetCount: () => Effect.sync(() => count)
+          }
+        }
+        const saved = yield* store.get(NAMESPACE, COUNTER_KEY)
+        let count = Option.match(saved, { onNone: () => 0, onSome: (text) => Number.parseInt(text, 10) || 0 })
         return {
-          // A synchronous state update: no effect to run per message.
-          Increment: (message: Increment) => {
-            count += message.by
-          },
+          Increment: (message: Increment) =>
+            Effect.suspend(() => {
+              count += message.by
+              return store.set(NAMESPACE, COUNTER_KEY, String(count))
+            }),
           GetCount: () => Effect.sync(() => count)
         }
       }),
     options
   )
+
+const NAMESPACE = "ping"
+const COUNTER_KEY = "counter"
+
+/**
+ * Simulator invariant: every counter that durable `Increment`s were applied to holds exactly
+ * their number (with `durable-increments` as the only workload on it). Catches a message applied
+ * twice, or an application lost in a crash.
+ *
+ * @since 0.1.0
+ * @category simulation
+ */
+export const counterMatches: Scenario.Invariant = (context, tally) =>
+  Effect.gen(function* () {
+    for (const [address, applied] of tally.appliedTo) {
+      const parsed = Address.parse(address)
+      if (parsed === undefined || parsed.actor !== "counter") continue
+      const site = context.site(parsed.site)
+      if (site === undefined) return `site ${parsed.site} is down at the end of the run`
+      const count = yield* Effect.either(refs(site.system, parsed.site).counter.ask(new GetCount()))
+      if (count._tag === "Left") return `counter@${parsed.site} did not answer: ${count.left.message}`
+      if (count.right !== applied)
+        return `counter@${parsed.site} holds ${count.right}, ${applied} increments were applied`
+    }
+    return undefined
+  })
 
 /**
  * Settings of the ping module (`sites.<site>.modules.ping`).
@@ -119,7 +161,9 @@ export const counter = (options: Actor.Options = {}) =>
  * @category config
  */
 export const Settings = Schema.Struct({
-  mailboxCapacity: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 1024 })
+  mailboxCapacity: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 1024 }),
+  /** Keep the counter in the site's key-value store (survives restarts); `false`: in memory only. */
+  persistCounter: Schema.optionalWith(Schema.Boolean, { default: () => true })
 })
 
 /**
@@ -198,12 +242,15 @@ export const module = Module.make({
   name: "ping",
   description: "echo and counter actors for examples, tests and benchmarks",
   settings: Settings,
-  simulation: { generators: { "durable-increments": durableIncrements } },
+  simulation: {
+    generators: { "durable-increments": durableIncrements },
+    invariants: { "counter-matches": counterMatches }
+  },
   start: (context, settings) =>
     Effect.gen(function* () {
       const options = { mailboxCapacity: settings.mailboxCapacity }
       yield* context.spawn(echo(options))
-      const counterRef = yield* context.spawn(counter(options))
+      const counterRef = yield* context.spawn(counter(options, settings.persistCounter ? context.stores.kv : undefined))
       const routes = HttpLayerRouter.addAll([
         HttpLayerRouter.route(
           "GET",

@@ -155,6 +155,8 @@ export const run = (options: {
   const trace: Array<string> = []
   const accepted: Array<string> = []
   const delivered = new Map<string, number>()
+  const targets = new Map<string, string>()
+  const appliedTo = new Map<string, number>()
   const violations: Array<{ invariant: string; message: string }> = []
   const duration = millis(scenario.duration)
 
@@ -198,6 +200,7 @@ export const run = (options: {
       switch (event._tag) {
         case "Accepted":
           accepted.push(event.envelopeId)
+          targets.set(event.envelopeId, event.to)
           record("accepted", { site: name, id: event.envelopeId, to: event.to })
           return
         case "Delivered":
@@ -207,6 +210,8 @@ export const run = (options: {
           // A delivery to the recipient is its handler applying the message.
           if (event.settlement === "applied") {
             delivered.set(event.envelopeId, (delivered.get(event.envelopeId) ?? 0) + 1)
+            const target = targets.get(event.envelopeId)
+            if (target !== undefined) appliedTo.set(target, (appliedTo.get(target) ?? 0) + 1)
           }
           record("settled", { site: name, id: event.envelopeId, settlement: event.settlement })
           return
@@ -265,7 +270,7 @@ export const run = (options: {
 
     yield* Effect.sleep(duration)
 
-    const tally: Tally = { accepted, delivered }
+    const tally: Tally = { accepted, delivered, appliedTo }
     for (const name of scenario.invariants) {
       const invariant = builtinInvariants[name] ?? lookup(modules, name, (s) => s.invariants)!
       const message = yield* invariant(context, tally)

@@ -169,6 +169,8 @@ export interface Tally {
   readonly accepted: ReadonlyArray<string>
   /** Deliveries applied to recipients, per envelope id. */
   readonly delivered: ReadonlyMap<string, number>
+  /** Accepted durable messages applied, per recipient address (`actor@site`). */
+  readonly appliedTo: ReadonlyMap<string, number>
 }
 
 /**
