@@ -9,3 +9,4 @@ export * from "./registry.js"
 /** @since 0.1.0 */
 export * from "./topology.js"
 export * from "./sim.js"
+export * from "./run.js"

@@ -10,6 +10,7 @@ import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { modules } from "./registry.js"
+import { makeRunCommand, makeUpCommand } from "./run.js"
 import { makeSimCommand } from "./sim.js"
 import { makeTopologyCommand } from "./topology.js"
 
@@ -18,7 +19,12 @@ const meridian = Command.make("meridian").pipe(
     "Meridian: an actor-based distributed runtime for services that span regions and networks. " +
       "One binary per site; topology tools; the simulator."
   ),
-  Command.withSubcommands([makeTopologyCommand(modules), makeSimCommand(modules)])
+  Command.withSubcommands([
+    makeUpCommand(modules),
+    makeRunCommand(modules),
+    makeTopologyCommand(modules),
+    makeSimCommand(modules)
+  ])
 )
 
 const cli = Command.run(meridian, { name: "meridian", version: "0.1.0" })
@@ -43,6 +49,6 @@ function alreadyReported(error: unknown): boolean {
     typeof error === "object" &&
     error !== null &&
     "_tag" in error &&
-    (error._tag === "TopologyCheckFailed" || error._tag === "SimFailed")
+    (error._tag === "TopologyCheckFailed" || error._tag === "SimFailed" || error._tag === "RunFailed")
   )
 }

@@ -44,8 +44,8 @@ export type Kind = typeof Kind.Type
 export class Envelope extends Schema.Class<Envelope>("Envelope")({
   /** Envelope format version ({@link PROTOCOL_VERSION}). */
   version: Schema.Int,
-  /** Unique id: a receiver that sees an id twice applies it once. */
-  id: Schema.String.pipe(Schema.minLength(1), Schema.maxLength(128)),
+  /** Unique id: a receiver that sees an id twice applies it once. Printable ASCII only. */
+  id: Schema.String.pipe(Schema.pattern(/^[\x21-\x7e]{1,128}$/)),
   from: Address,
   to: Address,
   kind: Kind,

@@ -485,7 +485,19 @@ export const make = (options: {
           system = sys
           yield* Effect.forkScoped(
             Effect.forever(
-              Effect.flatMap(transport.receive, (batch) => Effect.forEach(batch, onInbound, { discard: true }))
+              Effect.flatMap(transport.receive, (batch) =>
+                Effect.forEach(
+                  batch,
+                  (inbound) =>
+                    // Nothing a peer sends may stop this loop: a defect is logged and the frame dropped.
+                    onInbound(inbound).pipe(
+                      Effect.catchAllCause((cause) =>
+                        Effect.logError(`router ${site}: frame from ${inbound.from} failed`, cause)
+                      )
+                    ),
+                  { discard: true }
+                )
+              )
             )
           )
           yield* Effect.forkScoped(heartbeat)

@@ -1,0 +1,8 @@
+/**
+ * Blob storage on the local disk.
+ *
+ * @since 0.1.0
+ */
+
+/** @since 0.1.0 */
+export * as DiskBlobs from "./DiskBlobs.js"

@@ -1,0 +1,259 @@
+/**
+ * The HTTP face of a site: `/health`, `/metrics` (Prometheus text), `/status` (JSON), a small HTML
+ * status page at `/`, and the routes every module declared — one app, served on every HTTP
+ * address the topology gives the site (its main one and each per-carrier one), with the active
+ * connections and bytes of each address counted for modules and metrics.
+ *
+ * @since 0.1.0
+ */
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import type * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import type * as Site from "@meridian/core/kernel/Site"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import type * as Scope from "effect/Scope"
+import { createServer } from "node:http"
+import type { AddressInfo } from "node:net"
+
+/**
+ * Load of one HTTP address, for modules that pick the least loaded one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface AddressLoad {
+  readonly name: string
+  readonly host: string
+  /** The bound port (the real one when the topology said 0). */
+  port: number
+  activeConnections: number
+  bytesIn: number
+  bytesOut: number
+}
+
+/**
+ * What the status endpoints show besides the site itself (the transport's counters...).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Extras {
+  /** Extra Prometheus lines. */
+  readonly metrics: () => ReadonlyArray<string>
+  /** Extra fields of `/status`. */
+  readonly status: () => Record<string, unknown>
+}
+
+const escapeLabel = (value: string) => value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")
+const escapeHtml = (value: string) =>
+  value.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;").replace(/"/g, "&quot;")
+
+/**
+ * The site's Prometheus metrics.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const metrics = (site: Site.RunningSite, loads: ReadonlyArray<AddressLoad>, extras: Extras) =>
+  Effect.gen(function* () {
+    const actors = yield* site.system.actors
+    const stats = yield* site.system.stats
+    const dead = yield* site.system.deadLetters.counts
+    const label = `site="${escapeLabel(site.name)}"`
+    const lines: Array<string> = []
+    const metric = (name: string, type: "gauge" | "counter", help: string, rows: ReadonlyArray<[string, number]>) => {
+      lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} ${type}`)
+      for (const [labels, value] of rows) lines.push(`${name}{${label}${labels}} ${value}`)
+    }
+    const actorLabel = (name: string) => `,actor="${escapeLabel(name)}"`
+    metric(
+      "meridian_mailbox_depth",
+      "gauge",
+      "Messages waiting in an actor's mailbox.",
+      actors.map((a) => [actorLabel(a.name), a.mailboxDepth])
+    )
+    metric(
+      "meridian_mailbox_capacity",
+      "gauge",
+      "Mailbox bound of an actor.",
+      actors.map((a) => [actorLabel(a.name), a.mailboxCapacity])
+    )
+    metric(
+      "meridian_actor_processed_total",
+      "counter",
+      "Messages an actor processed.",
+      actors.map((a) => [actorLabel(a.name), a.processed])
+    )
+    metric(
+      "meridian_actor_restarts_total",
+      "counter",
+      "Restarts of an actor.",
+      actors.map((a) => [actorLabel(a.name), a.restarts])
+    )
+    metric("meridian_envelopes_total", "counter", "Envelopes that crossed the site boundary.", [
+      [`,direction="in"`, stats.envelopesIn],
+      [`,direction="out"`, stats.envelopesOut]
+    ])
+    metric("meridian_duplicates_total", "counter", "Envelopes dropped as already applied.", [["", stats.duplicates]])
+    metric("meridian_pending_asks", "gauge", "Asks waiting for a remote reply.", [["", stats.pendingAsks]])
+    metric(
+      "meridian_dead_letters_total",
+      "counter",
+      "Messages dead-lettered, by reason.",
+      Object.entries(dead).map(([reason, n]) => [`,reason="${escapeLabel(reason)}"`, n])
+    )
+    const links = site.routing?.links() ?? {}
+    metric(
+      "meridian_link_state",
+      "gauge",
+      "1 for the current state of each link to a neighbour.",
+      Object.entries(links).flatMap(([peer, state]) =>
+        (["up", "suspect", "down"] as const).map((s): [string, number] => [
+          `,peer="${escapeLabel(peer)}",state="${s}"`,
+          state === s ? 1 : 0
+        ])
+      )
+    )
+    metric(
+      "meridian_http_active_connections",
+      "gauge",
+      "Open HTTP connections per address.",
+      loads.map((l) => [`,address="${l.name}"`, l.activeConnections])
+    )
+    metric(
+      "meridian_http_bytes_total",
+      "counter",
+      "HTTP bytes per address and direction.",
+      loads.flatMap(
+        (l): Array<[string, number]> => [
+          [`,address="${l.name}",direction="in"`, l.bytesIn],
+          [`,address="${l.name}",direction="out"`, l.bytesOut]
+        ]
+      )
+    )
+    lines.push(...extras.metrics().map((l) => l.replace("{", `{${label},`)))
+    return lines.join("\n") + "\n"
+  })
+
+/**
+ * The site's status as JSON.
+ *
+ * @since 0.1.0
+ * @category status
+ */
+export const status = (site: Site.RunningSite, loads: ReadonlyArray<AddressLoad>, extras: Extras) =>
+  Effect.gen(function* () {
+    return {
+      site: site.name,
+      modules: site.modules.map((m) => m.name),
+      links: site.routing?.links() ?? {},
+      routes: site.routing?.routes() ?? {},
+      actors: yield* site.system.actors,
+      supervision: site.system.root.info(),
+      deadLetters: yield* site.system.deadLetters.counts,
+      envelopes: yield* site.system.stats,
+      http: loads.map(({ name, host, port, activeConnections, bytesIn, bytesOut }) => ({
+        name,
+        address: `${host}:${port}`,
+        activeConnections,
+        bytesIn,
+        bytesOut
+      })),
+      ...extras.status()
+    }
+  })
+
+const page = (s: Effect.Effect.Success<ReturnType<typeof status>>) => {
+  const rows = (items: ReadonlyArray<ReadonlyArray<string | number>>) =>
+    items.map((cells) => `<tr>${cells.map((c) => `<td>${escapeHtml(String(c))}</td>`).join("")}</tr>`).join("")
+  return `<!doctype html><html><head><meta charset="utf-8"><title>Meridian ${escapeHtml(s.site)}</title>
+<meta http-equiv="refresh" content="5">
+<style>body{font:14px system-ui,sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:0 0 1.5em}
+td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}th{background:#f4f4f4}.up{color:#070}.down{color:#b00}</style>
+</head><body><h1>Site ${escapeHtml(s.site)}</h1>
+<p>modules: ${escapeHtml(s.modules.join(", ") || "none")} · <a href="/status">/status</a> · <a href="/metrics">/metrics</a> · <a href="/health">/health</a></p>
+<h2>Links</h2><table><tr><th>peer</th><th>state</th><th>next hop</th></tr>${rows(
+    Object.entries(s.links).map(([peer, state]) => [peer, state, s.routes[peer] ?? "—"])
+  )}</table>
+<h2>Actors</h2><table><tr><th>actor</th><th>protocol</th><th>status</th><th>queue</th><th>capacity</th><th>processed</th><th>restarts</th></tr>${rows(
+    s.actors.map((a) => [a.name, a.protocol, a.status, a.mailboxDepth, a.mailboxCapacity, a.processed, a.restarts])
+  )}</table>
+<h2>Dead letters</h2><table><tr><th>reason</th><th>count</th></tr>${rows(Object.entries(s.deadLetters))}</table>
+<h2>HTTP addresses</h2><table><tr><th>name</th><th>address</th><th>connections</th><th>bytes in</th><th>bytes out</th></tr>${rows(
+    s.http.map((h) => [h.name, h.address, h.activeConnections, h.bytesIn, h.bytesOut])
+  )}</table></body></html>`
+}
+
+/**
+ * Serves the site on each address (`port` 0 binds a free port; the real one is in the result).
+ *
+ * @since 0.1.0
+ * @category serve
+ */
+export const serve = (options: {
+  readonly site: Site.RunningSite
+  readonly addresses: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number }>
+  readonly extras: Extras
+}): Effect.Effect<ReadonlyArray<AddressLoad>, Error, Scope.Scope> =>
+  Effect.gen(function* () {
+    const { site, extras } = options
+    const loads: Array<AddressLoad> = []
+    const own = HttpLayerRouter.addAll([
+      HttpLayerRouter.route("GET", "/health", HttpServerResponse.unsafeJson({ status: "ok", site: site.name })),
+      HttpLayerRouter.route(
+        "GET",
+        "/metrics",
+        Effect.map(metrics(site, loads, extras), (text) =>
+          HttpServerResponse.text(text, { contentType: "text/plain; version=0.0.4; charset=utf-8" })
+        )
+      ),
+      HttpLayerRouter.route(
+        "GET",
+        "/status",
+        Effect.map(status(site, loads, extras), (s) => HttpServerResponse.unsafeJson(s))
+      ),
+      HttpLayerRouter.route(
+        "GET",
+        "/",
+        Effect.map(status(site, loads, extras), (s) => HttpServerResponse.html(page(s)))
+      )
+    ])
+    const moduleRoutes = site.modules.flatMap((m) => (m.routes === undefined ? [] : [m.routes]))
+    // A fresh memo map: several sites in one process (tests) must not share one router.
+    const app = yield* HttpLayerRouter.toHttpEffect(Layer.mergeAll(own, ...moduleRoutes)).pipe(
+      Effect.provideServiceEffect(Layer.CurrentMemoMap, Layer.makeMemoMap)
+    )
+    const handled = app.pipe(
+      Effect.catchTag("RouteNotFound", () =>
+        Effect.succeed(HttpServerResponse.unsafeJson({ error: "NotFound", message: "no such route" }, { status: 404 }))
+      ),
+      Effect.catchAllCause((cause) =>
+        Effect.zipRight(
+          Effect.logError("http: request failed", cause),
+          Effect.succeed(HttpServerResponse.unsafeJson({ error: "InternalError" }, { status: 500 }))
+        )
+      )
+    )
+    for (const address of options.addresses) {
+      const server = createServer()
+      const load: AddressLoad = { ...address, activeConnections: 0, bytesIn: 0, bytesOut: 0 }
+      server.on("connection", (socket) => {
+        load.activeConnections++
+        socket.on("close", () => {
+          load.activeConnections--
+          load.bytesIn += socket.bytesRead
+          load.bytesOut += socket.bytesWritten
+        })
+      })
+      const http: HttpServer.HttpServer = yield* NodeHttpServer.make(() => server, {
+        host: address.host,
+        port: address.port
+      }).pipe(Effect.mapError((e) => new Error(`cannot listen on ${address.host}:${address.port}: ${String(e.cause)}`)))
+      yield* http.serve(handled)
+      load.port = (server.address() as AddressInfo).port
+      loads.push(load)
+    }
+    return loads
+  })

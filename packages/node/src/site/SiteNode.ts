@@ -1,0 +1,111 @@
+/**
+ * One site as a process: its stores, the TCP transport to its neighbours, the kernel site with
+ * its modules, and its HTTP server — all in one scope, so closing it shuts the site down in order
+ * (HTTP stops accepting, mailboxes drain within their bound, links close, then the stores).
+ *
+ * @since 0.1.0
+ */
+import type * as Module from "@meridian/core/kernel/Module"
+import * as Site from "@meridian/core/kernel/Site"
+import type { Blobs } from "@meridian/core/stores/Blobs"
+import type { Dedupe } from "@meridian/core/stores/Dedupe"
+import type { Identity } from "@meridian/core/stores/Identity"
+import type { KeyValue } from "@meridian/core/stores/KeyValue"
+import type { Outbox } from "@meridian/core/stores/Outbox"
+import { parseHostPort, type Topology } from "@meridian/core/topology/Topology"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as SiteHttp from "../http/SiteHttp.js"
+import * as TcpTransport from "../tcp/TcpTransport.js"
+
+/**
+ * Environment variable that carries the shared secret when the topology does not.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const SECRET_ENV = "MERIDIAN_SECRET"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SiteNode {
+  readonly site: Site.RunningSite
+  readonly transport: TcpTransport.TcpTransport
+  readonly http: ReadonlyArray<SiteHttp.AddressLoad>
+}
+
+/**
+ * The secret sites prove in their hello: the topology's, else `$MERIDIAN_SECRET`.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const secretOf = (topology: Topology, env: Record<string, string | undefined>): string | undefined =>
+  topology.secret ?? (env[SECRET_ENV] !== undefined && env[SECRET_ENV] !== "" ? env[SECRET_ENV] : undefined)
+
+/**
+ * Starts `site` in the current scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const start = (options: {
+  readonly topology: Topology
+  readonly site: string
+  readonly modules: Module.Registry
+  readonly secret: string
+  readonly tcp?: Partial<TcpTransport.Config>
+  readonly drainTimeout?: Duration.DurationInput
+}): Effect.Effect<SiteNode, Error, Scope.Scope | Outbox | Dedupe | KeyValue | Blobs | Identity> =>
+  Effect.gen(function* () {
+    const { topology, site } = options
+    const info = topology.sites[site]
+    if (info === undefined) return yield* Effect.fail(new Error(`no site named ${site} in topology ${topology.name}`))
+    const transport = yield* TcpTransport.make({
+      topology,
+      site,
+      secret: options.secret,
+      ...(options.tcp === undefined ? {} : { config: options.tcp })
+    })
+    const running = yield* Site.start({
+      topology,
+      site,
+      modules: options.modules,
+      transport,
+      ...(options.drainTimeout === undefined ? {} : { drainTimeout: options.drainTimeout })
+    }).pipe(Effect.mapError((e) => new Error(e.message)))
+    const addresses = [
+      { name: "main", value: info.http },
+      ...Object.entries(info.carriers).map(([name, carrier]) => ({ name, value: carrier.http }))
+    ].map(({ name, value }) => {
+      const parsed = parseHostPort(value)
+      if (parsed === undefined) throw new Error(`bad http address ${value}`)
+      return { name, host: parsed.host, port: parsed.port }
+    })
+    const http = yield* SiteHttp.serve({
+      site: running,
+      addresses,
+      extras: {
+        metrics: () => [
+          ...Object.entries(transport.stats.rejected).map(
+            ([reason, n]) => `meridian_tcp_rejected_connections_total{reason="${reason}"} ${n}`
+          ),
+          `meridian_tcp_frames_total{direction="in"} ${transport.stats.framesIn}`,
+          `meridian_tcp_frames_total{direction="out"} ${transport.stats.framesOut}`,
+          `meridian_tcp_bytes_total{direction="in"} ${transport.stats.bytesIn}`,
+          `meridian_tcp_bytes_total{direction="out"} ${transport.stats.bytesOut}`
+        ],
+        status: () => ({
+          tcp: {
+            address: `${transport.address.host}:${transport.address.port}`,
+            connected: transport.connected(),
+            ...transport.stats
+          }
+        })
+      }
+    })
+    return { site: running, transport, http }
+  })
