@@ -51,6 +51,12 @@ export interface Options {
   readonly maxBatch?: number
   /** Default deadline of asks to this actor. */
   readonly askTimeout?: Duration.DurationInput
+  /**
+   * The tell handlers only read and write the site's stores (no asks, no waiting on other
+   * actors): each tell from another site is then applied in one unit of work with its dedupe
+   * record (one SQLite transaction), so a crash at any point still gives exactly-once.
+   */
+  readonly transactional?: boolean
 }
 
 /**
@@ -60,7 +66,8 @@ export interface Options {
 export const defaults = {
   mailboxCapacity: 1024,
   maxBatch: 256,
-  askTimeout: "5 seconds"
+  askTimeout: "5 seconds",
+  transactional: false
 } as const satisfies Required<Options>
 
 /**

@@ -14,11 +14,13 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import { Dedupe } from "../stores/Dedupe.js"
+import { direct as directUnitOfWork, UnitOfWork } from "../stores/UnitOfWork.js"
 import * as Actor from "./Actor.js"
 import { Address } from "./Address.js"
 import { DeadLetters, type DeadLettersService, type Reason } from "./DeadLetters.js"
@@ -191,6 +193,8 @@ interface Cell {
   readonly mailbox: Mailbox<Item>
   readonly askTimeout: Duration.Duration
   readonly supervisor: Supervisor.Supervisor
+  /** Handlers only touch stores: messages from other sites are applied atomically with their dedupe record. */
+  readonly transactional: boolean
   status: ActorInfo["status"]
   /** Messages taken from the mailbox but not processed when the last incarnation ended. */
   carry: ReadonlyArray<Item>
@@ -218,6 +222,7 @@ export const make = (
   Effect.gen(function* () {
     const router = yield* Router
     const dedupe = yield* Dedupe
+    const unitOfWork = Option.getOrElse(yield* Effect.serviceOption(UnitOfWork), () => directUnitOfWork)
     const deadLetters = yield* DeadLetters
     const site = config.site
     const maxPendingAsks = config.maxPendingAsks ?? defaultMaxPendingAsks
@@ -383,6 +388,19 @@ export const make = (
                 if (item.settle !== undefined) yield* item.settle("failed")
                 continue
               }
+              if (item.reply === undefined && item.envelopeId !== undefined && cell.transactional) {
+                // Applied and remembered in one unit: a crash leaves both or neither.
+                const id = item.envelopeId
+                const remembered = yield* unitOfWork.atomically(
+                  Effect.suspend(() => {
+                    const result = handler(item.message, item)
+                    return Effect.zipRight(result ?? Effect.void, Effect.either(dedupe.markIfNew(id)))
+                  })
+                )
+                cell.processed++
+                if (item.settle !== undefined && Either.isRight(remembered)) yield* item.settle("applied")
+                continue
+              }
               if (item.reply === undefined) {
                 const result = handler(item.message, item)
                 if (result !== undefined) yield* result
@@ -457,6 +475,7 @@ export const make = (
           mailbox: new Mailbox<Item>(behavior.options.mailboxCapacity ?? 1024, behavior.options.maxBatch ?? 256),
           askTimeout: Duration.decode(behavior.options.askTimeout ?? "5 seconds"),
           supervisor,
+          transactional: behavior.options.transactional === true,
           status: "restarting",
           carry: [],
           batch: undefined,

@@ -28,6 +28,14 @@ import type { KeyValueService } from "../stores/KeyValue.js"
 export const MAX_ECHO_LENGTH = 4096
 
 /**
+ * Most durable increments one `POST /v1/ping/counter/increments` may ask for.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const MAX_INCREMENTS_PER_REQUEST = 10_000
+
+/**
  * Ask: answers with the same text and the name of the site that answered.
  *
  * @since 0.1.0
@@ -188,9 +196,13 @@ const errorResponse = (error: { readonly _tag: string; readonly message: string 
       ? 504
       : error._tag === "MailboxFull" || error._tag === "PendingAsksFull"
         ? 503
-        : error._tag === "ParseError"
-          ? 400
-          : 500,
+        : error._tag === "OutboxFull"
+          ? 503
+          : error._tag === "ParseError"
+            ? 400
+            : error._tag === "Unreachable"
+              ? 502
+              : 500,
     { error: error._tag, message: error.message }
   )
 
@@ -250,7 +262,9 @@ export const module = Module.make({
     Effect.gen(function* () {
       const options = { mailboxCapacity: settings.mailboxCapacity }
       yield* context.spawn(echo(options))
-      const counterRef = yield* context.spawn(counter(options, settings.persistCounter ? context.stores.kv : undefined))
+      const counterRef = yield* context.spawn(
+        settings.persistCounter ? counter({ ...options, transactional: true }, context.stores.kv) : counter(options)
+      )
       const routes = HttpLayerRouter.addAll([
         HttpLayerRouter.route(
           "GET",
@@ -270,6 +284,24 @@ export const module = Module.make({
             Effect.map((count) => json(200, { count })),
             Effect.catchAll(errorResponse)
           )
+        ),
+        // `count` durable increments of the counter of `site` (this one by default): answers once
+        // they are all accepted (in this site's outbox), not once they are applied.
+        HttpLayerRouter.route(
+          "POST",
+          "/v1/ping/counter/increments",
+          Effect.gen(function* () {
+            const query = yield* HttpServerRequest.schemaSearchParams(
+              Schema.Struct({
+                count: Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, MAX_INCREMENTS_PER_REQUEST)),
+                site: Schema.optional(Schema.String)
+              })
+            )
+            const target = refs(context.system, query.site ?? context.site).counter
+            const message = new Increment({ by: 1 })
+            for (let i = 0; i < query.count; i++) yield* target.tellDurable(message)
+            return json(202, { accepted: query.count })
+          }).pipe(Effect.catchAll(errorResponse))
         )
       ])
       return { routes }

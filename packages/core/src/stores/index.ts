@@ -17,3 +17,5 @@ export * as KeyValue from "./KeyValue.js"
 export * as Outbox from "./Outbox.js"
 /** @since 0.1.0 */
 export * as MemoryStores from "./Memory.js"
+/** @since 0.1.0 */
+export * as UnitOfWork from "./UnitOfWork.js"

@@ -9,14 +9,17 @@ import type { DedupeConfig, Dedupe } from "@meridian/core/stores/Dedupe"
 import type { IdentityStore, IdentityStoreConfig } from "@meridian/core/stores/Identity"
 import type { KeyValue, KeyValueConfig } from "@meridian/core/stores/KeyValue"
 import type { Outbox, OutboxConfig } from "@meridian/core/stores/Outbox"
+import type { UnitOfWork } from "@meridian/core/stores/UnitOfWork"
 import * as Layer from "effect/Layer"
 import * as Database from "./Database.js"
 import * as SqliteDedupe from "./SqliteDedupe.js"
 import * as SqliteIdentityStore from "./SqliteIdentityStore.js"
 import * as SqliteKeyValue from "./SqliteKeyValue.js"
 import * as SqliteOutbox from "./SqliteOutbox.js"
+import * as SqliteUnitOfWork from "./SqliteUnitOfWork.js"
 
 export {
+  SqliteUnitOfWork,
   /** @since 0.1.0 */
   Database,
   /** @since 0.1.0 */
@@ -48,7 +51,7 @@ export interface StoresConfig {
  * @since 0.1.0
  * @category models
  */
-export type Stores = Outbox | Dedupe | KeyValue | IdentityStore
+export type Stores = Outbox | Dedupe | KeyValue | IdentityStore | UnitOfWork
 
 /**
  * The kernel's stores over one SQLite database file (created and migrated if needed, WAL mode).
@@ -62,7 +65,8 @@ export const layerStores = (options: Database.DatabaseOptions & StoresConfig): L
     SqliteOutbox.layer(options.outbox ?? {}),
     SqliteDedupe.layer(options.dedupe ?? {}),
     SqliteKeyValue.layer(options.keyValue ?? {}),
-    SqliteIdentityStore.layer(options.identityStore ?? {})
+    SqliteIdentityStore.layer(options.identityStore ?? {}),
+    SqliteUnitOfWork.layer
   ).pipe(Layer.provide(Database.layer({ filename: options.filename })))
 
 /**
