@@ -157,4 +157,63 @@ describe("sites as real processes", () => {
       for (const proc of procs.values()) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL")
     }
   }, 240_000)
+
+  it("a silently failed link (its relay SIGSTOPped) is routed around through the third site", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "meridian-relay-"))
+    const [t1, t2, t3, h1, h2, h3, relayPort] = await Promise.all(Array.from({ length: 7 }, freePort))
+    const topology = join(dir, "topology.yaml")
+    writeFileSync(
+      topology,
+      [
+        "name: relay-test",
+        "defaultRegion: north",
+        "secret: relay-test-secret-0123456789",
+        "regions:",
+        '  north: { cidrs: ["10.1.0.0/16"] }',
+        '  south: { cidrs: ["10.2.0.0/16"] }',
+        '  west: { cidrs: ["10.3.0.0/16"] }',
+        "sites:",
+        `  n1: { region: north, tcp: "127.0.0.1:${t1}", http: "127.0.0.1:${h1}", modules: { ping: {} } }`,
+        `  s1: { region: south, tcp: "127.0.0.1:${t2}", http: "127.0.0.1:${h2}", modules: { ping: {} } }`,
+        `  w1: { region: west, tcp: "127.0.0.1:${t3}", http: "127.0.0.1:${h3}", modules: { ping: {} } }`,
+        "links:",
+        `  - { between: [n1, s1], dial: "127.0.0.1:${relayPort}" }`,
+        "  - { between: [n1, w1] }",
+        "  - { between: [s1, w1] }",
+        ""
+      ].join("\n")
+    )
+    // A plain TCP relay in a process of its own, so that it can be stopped like a frozen router.
+    const relaySource = `require("node:net").createServer((c) => { const u = require("node:net").connect(${t2}, "127.0.0.1"); c.pipe(u); u.pipe(c); c.on("error", () => u.destroy()); u.on("error", () => c.destroy()) }).listen(${relayPort}, "127.0.0.1")`
+    const procs: Array<ChildProcess> = [spawn(process.execPath, ["-e", relaySource], { stdio: "ignore" })]
+    for (const site of ["n1", "s1", "w1"]) {
+      procs.push(
+        spawn(process.execPath, [bin, "run", "--topology", topology, "--site", site, "--data", join(dir, site)], {
+          stdio: ["ignore", "ignore", "inherit"]
+        })
+      )
+    }
+    const relay = procs[0]!
+    try {
+      const status = () => json(`http://127.0.0.1:${h1}/status`)
+      const echo = `http://127.0.0.1:${h1}/v1/ping/echo?text=around&site=s1`
+      await eventually("n1 routes to s1 directly, through the relay", async () => {
+        const s = await status()
+        const routes = s.routes as Record<string, string>
+        return routes.s1 === "s1" && (s.links as Record<string, string>).s1 === "up" ? true : undefined
+      })
+      expect((await json(echo)).site).toBe("s1")
+      relay.kill("SIGSTOP")
+      // The link goes quiet without closing; the router marks it down and goes through w1.
+      await eventually("n1 routes to s1 through w1", async () => {
+        const s = await status()
+        return (s.routes as Record<string, string>).s1 === "w1" ? true : undefined
+      })
+      expect((await status()).links).toMatchObject({ s1: "down" })
+      expect(await json(echo)).toEqual({ text: "around", site: "s1" })
+    } finally {
+      relay.kill("SIGCONT")
+      for (const proc of procs) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL")
+    }
+  }, 120_000)
 })
