@@ -133,6 +133,13 @@ interface Neighbour {
   state: LinkState
 }
 
+/**
+ * A copy of a (validated, immutable) envelope with another hop count, made without running the
+ * class constructor again: forwarding is the hot path of a relaying site.
+ */
+const withHops = (envelope: Envelope, hops: number): Envelope =>
+  Object.assign(Object.create(Object.getPrototypeOf(envelope) as object) as Envelope, envelope, { hops })
+
 /** Frames built here from validated values: skip re-validating them in the constructor. */
 const trusted = { disableValidation: true } as const
 
@@ -270,7 +277,7 @@ export const make = (options: {
         if (via === undefined || (via === cameFrom && via !== target)) {
           return Effect.fail(new Unreachable({ site: target, reason: "no route" }))
         }
-        const next = new Envelope({ ...envelope, hops: envelope.hops + 1 }, { disableValidation: true })
+        const next = withHops(envelope, envelope.hops + 1)
         emit({ _tag: "Forwarded", envelopeId: envelope.id, to: target, via })
         return transmit(via, new EnvelopeFrame({ envelope: next }, trusted)).pipe(
           Effect.mapError((e) => new Unreachable({ site: target, reason: e.reason }))

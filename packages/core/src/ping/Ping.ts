@@ -228,14 +228,13 @@ export const durableIncrements = Scenario.generator(
     Effect.gen(function* () {
       yield* Effect.sleep(params.startMillis)
       const message = new Increment({ by: 1 })
+      const target = Address.make(params.to, "counter")
       const maxAttempts = params.maxAttempts ?? params.count * 10
       let accepted = 0
       for (let attempt = 0; accepted < params.count && attempt < maxAttempts; attempt++) {
         const site = context.site(params.from)
         if (site !== undefined) {
-          const sent = yield* Effect.either(
-            site.system.ref(CounterProtocol, Address.make(params.to, "counter")).tellDurable(message)
-          )
+          const sent = yield* Effect.either(site.system.ref(CounterProtocol, target).tellDurable(message))
           if (sent._tag === "Right") accepted++
         }
         yield* Effect.sleep(params.intervalMillis)
