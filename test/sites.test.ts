@@ -197,10 +197,11 @@ describe("sites as real processes", () => {
     try {
       const status = () => json(`http://127.0.0.1:${h1}/status`)
       const echo = `http://127.0.0.1:${h1}/v1/ping/echo?text=around&site=s1`
-      await eventually("n1 routes to s1 directly, through the relay", async () => {
+      await eventually("n1 connected to s1 through the relay, and routing to it directly", async () => {
         const s = await status()
         const routes = s.routes as Record<string, string>
-        return routes.s1 === "s1" && (s.links as Record<string, string>).s1 === "up" ? true : undefined
+        const connected = (s.tcp as { connected: Array<string> }).connected
+        return routes.s1 === "s1" && connected.includes("s1") ? true : undefined
       })
       expect((await json(echo)).site).toBe("s1")
       relay.kill("SIGSTOP")

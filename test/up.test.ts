@@ -100,8 +100,15 @@ describe("meridian up (real processes, real sockets, free ports)", () => {
       // An ask from n1 to the echo actor of s1, over TCP.
       const echo = await (await until(`http://127.0.0.1:${h1}/v1/ping/echo?text=over-tcp&site=s1`)).json()
       expect(echo).toEqual({ text: "over-tcp", site: "s1" })
-      const metrics = await (await fetch(`http://127.0.0.1:${h1}/metrics`)).text()
-      expect(metrics).toContain('meridian_link_state{site="n1",peer="s1",state="up"} 1')
+      // Once the links are connected, /metrics shows them up.
+      const linkUp = 'meridian_link_state{site="n1",peer="s1",state="up"} 1'
+      const deadline = Date.now() + 30_000
+      let metrics = ""
+      while (!metrics.includes(linkUp) && Date.now() < deadline) {
+        metrics = await (await fetch(`http://127.0.0.1:${h1}/metrics`)).text()
+        if (!metrics.includes(linkUp)) await new Promise((r) => setTimeout(r, 200))
+      }
+      expect(metrics).toContain(linkUp)
       expect(output).toContain("[n1] site n1 running")
 
       // Ctrl-C: every site stops, no child survives.

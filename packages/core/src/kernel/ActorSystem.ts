@@ -19,7 +19,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import { Dedupe } from "../stores/Dedupe.js"
+import * as Dedupe from "../stores/Dedupe.js"
 import { direct as directUnitOfWork, UnitOfWork } from "../stores/UnitOfWork.js"
 import * as Actor from "./Actor.js"
 import { Address } from "./Address.js"
@@ -107,6 +107,9 @@ export interface Config {
   readonly drainTimeout?: Duration.DurationInput
   /** Supervision of the root supervisor (module supervisors are its children). */
   readonly supervision?: Partial<Supervisor.Config>
+  /** How long non-durable envelope ids are remembered (in memory), and how many at most. */
+  readonly volatileDedupeAge?: Duration.DurationInput
+  readonly volatileDedupeEntries?: number
 }
 
 /**
@@ -181,6 +184,8 @@ interface Item {
   readonly reply: ((exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>) | undefined
   /** Set for messages that came in an envelope: told once what became of it. */
   readonly settle: ((settlement: Settlement) => Effect.Effect<void>) | undefined
+  /** Durable envelopes are remembered in the site's (persisted) dedupe store, others in memory. */
+  readonly durable: boolean
 }
 
 type ErasedHandler = (message: Tagged, context: Actor.MessageContext) => Effect.Effect<unknown, unknown> | void
@@ -218,10 +223,20 @@ interface PendingAsk {
  */
 export const make = (
   config: Config
-): Effect.Effect<ActorSystemService, never, Router | Dedupe | DeadLetters | Scope.Scope> =>
+): Effect.Effect<ActorSystemService, never, Router | Dedupe.Dedupe | DeadLetters | Scope.Scope> =>
   Effect.gen(function* () {
     const router = yield* Router
-    const dedupe = yield* Dedupe
+    const dedupe = yield* Dedupe.Dedupe
+    /**
+     * Non-durable envelopes (at-most-once tells and asks) are deduplicated too — a network may
+     * duplicate a frame — but in memory: persisting them would put a disk write on every ask.
+     */
+    const volatileDedupe = yield* Dedupe.makeMemory({
+      maxAge: config.volatileDedupeAge ?? "1 minute",
+      minRetention: "1 second",
+      maxEntries: config.volatileDedupeEntries ?? 100_000
+    })
+    const dedupeOf = (durable: boolean) => (durable ? dedupe : volatileDedupe)
     const unitOfWork = Option.getOrElse(yield* Effect.serviceOption(UnitOfWork), () => directUnitOfWork)
     const deadLetters = yield* DeadLetters
     const site = config.site
@@ -370,7 +385,7 @@ export const make = (
               // A message from another site is applied once: a copy that arrives again (a
               // retransmission, a duplicated frame) is skipped. It is remembered only once its
               // handler succeeded, so one that never got applied (crash) is applied when it comes again.
-              if (item.envelopeId !== undefined && (yield* dedupe.has(item.envelopeId))) {
+              if (item.envelopeId !== undefined && (yield* dedupeOf(item.durable).has(item.envelopeId))) {
                 counters.duplicates++
                 if (item.settle !== undefined) yield* item.settle("duplicate")
                 continue
@@ -394,7 +409,7 @@ export const make = (
                 const remembered = yield* unitOfWork.atomically(
                   Effect.suspend(() => {
                     const result = handler(item.message, item)
-                    return Effect.zipRight(result ?? Effect.void, Effect.either(dedupe.markIfNew(id)))
+                    return Effect.zipRight(result ?? Effect.void, Effect.either(dedupeOf(item.durable).markIfNew(id)))
                   })
                 )
                 cell.processed++
@@ -413,7 +428,7 @@ export const make = (
               cell.processed++
               if (item.envelopeId !== undefined) {
                 // DedupeFull: applied but not remembered; left unacknowledged (see the dedupe store).
-                const remembered = yield* Effect.either(dedupe.markIfNew(item.envelopeId))
+                const remembered = yield* Effect.either(dedupeOf(item.durable).markIfNew(item.envelopeId))
                 if (item.settle !== undefined && Either.isRight(remembered)) yield* item.settle("applied")
               }
             }
@@ -610,7 +625,8 @@ export const make = (
         envelopeId: undefined,
         deadline: undefined,
         reply: undefined,
-        settle: undefined
+        settle: undefined,
+        durable: false
       })
       return {
         address,
@@ -643,7 +659,8 @@ export const make = (
               envelopeId: undefined,
               deadline,
               reply: (exit) => Effect.sync(() => waiter.settle(exit)),
-              settle: undefined
+              settle: undefined,
+              durable: false
             }
             if (cell.mailbox.offer(queued)) return waiter.wait
             // Full (or stopping): wait for room, but not past the deadline. Rare, so the
@@ -749,7 +766,7 @@ export const make = (
         }
         // Already applied: say so at once (the sender stops retransmitting). A copy of one that
         // is still queued goes in too and is skipped when its turn comes.
-        if (yield* dedupe.has(envelope.id)) {
+        if (yield* dedupeOf(envelope.durable).has(envelope.id)) {
           counters.duplicates++
           return { _tag: "Duplicate" } as const
         }
@@ -761,7 +778,8 @@ export const make = (
             envelopeId: envelope.id,
             deadline: envelope.deadline,
             reply: envelope.kind === "ask" ? replyTo(envelope, message) : undefined,
-            settle: onSettled
+            settle: onSettled,
+            durable: envelope.durable
           })
         )
         if (Either.isLeft(queued)) {
@@ -921,5 +939,5 @@ const decodeReply = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (config: Config): Layer.Layer<ActorSystem, never, Router | Dedupe | DeadLetters> =>
+export const layer = (config: Config): Layer.Layer<ActorSystem, never, Router | Dedupe.Dedupe | DeadLetters> =>
   Layer.scoped(ActorSystem, make(config))

@@ -268,6 +268,17 @@ export const make = (options: {
 
     /** Sends an envelope one hop closer to its site, or fails with `Unreachable`. */
     const forward = (envelope: Envelope, cameFrom: string | undefined): Effect.Effect<void, Unreachable> =>
+      route(envelope, cameFrom, true)
+
+    /** Forwards without falling back: the second try after a link was found down. */
+    const forwardOnce = (envelope: Envelope, cameFrom: string | undefined): Effect.Effect<void, Unreachable> =>
+      route(envelope, cameFrom, false)
+
+    const route = (
+      envelope: Envelope,
+      cameFrom: string | undefined,
+      fallBack: boolean
+    ): Effect.Effect<void, Unreachable> =>
       Effect.suspend(() => {
         const target = envelope.to.site
         if (envelope.hops >= config.maxHops) {
@@ -280,7 +291,18 @@ export const make = (options: {
         const next = withHops(envelope, envelope.hops + 1)
         emit({ _tag: "Forwarded", envelopeId: envelope.id, to: target, via })
         return transmit(via, new EnvelopeFrame({ envelope: next }, trusted)).pipe(
-          Effect.mapError((e) => new Unreachable({ site: target, reason: e.reason }))
+          Effect.catchAll((e) => {
+            // The transport knows that link is not connected: it is down now, not after the
+            // heartbeats say so. Route around it and try the next path once.
+            const n = neighbours.get(via)
+            if (n === undefined || n.state === "down" || !fallBack) {
+              return Effect.fail(new Unreachable({ site: target, reason: e.reason }))
+            }
+            n.lastHeard = -Infinity // stays down until it is heard from again
+            setState(n, "down")
+            recompute()
+            return Effect.zipRight(advertise(), forwardOnce(envelope, cameFrom))
+          })
         )
       })
 

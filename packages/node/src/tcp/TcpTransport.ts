@@ -423,7 +423,8 @@ export const make = (options: {
     // ---- accept ----
     const listen = options.listen ?? parseHostPort(self.tcp)
     if (listen === undefined) return yield* Effect.fail(new Error(`bad tcp address ${self.tcp}`))
-    const server = yield* NodeSocketServer.make({ host: listen.host, port: listen.port }).pipe(
+    // No Nagle: frames are small and latency matters more than packet count (writes are batched).
+    const server = yield* NodeSocketServer.make({ host: listen.host, port: listen.port, noDelay: true }).pipe(
       Effect.mapError((e) => new Error(`cannot listen on ${listen.host}:${listen.port}: ${String(e.cause)}`))
     )
     const address =
@@ -457,6 +458,7 @@ export const make = (options: {
                 const socket = yield* NodeSocket.makeNet({
                   host: target.host,
                   port: target.port,
+                  noDelay: true,
                   openTimeout: "5 seconds"
                 })
                 stats.connectionsDialed++

@@ -1,0 +1,189 @@
+/**
+ * `npm run bench:transport`: a cross-site ask (non-durable) over TCP loopback between two
+ * processes — this one runs site `a`, a `meridian run` child runs site `b` with the echo actor —
+ * sequential p50/p99 latency, and throughput with 64 asks in flight. Baseline in the same run: the
+ * same request/reply through a local NATS server (Debian's `nats-server`, installed with apt-get
+ * when missing) with the `nats` client, the responder in a child process too.
+ *
+ * Prints one JSON object per line (name, value, unit, baseline, ratio = value/baseline, better).
+ */
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import { execFileSync, spawn, type ChildProcess } from "node:child_process"
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { connect, StringCodec } from "nats"
+import * as Ping from "../packages/core/src/ping/Ping.js"
+import * as MemoryStores from "../packages/core/src/stores/Memory.js"
+import * as Builder from "../packages/core/src/topology/Builder.js"
+import * as SiteNode from "../packages/node/src/site/SiteNode.js"
+
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 5_000)
+const CONCURRENT_TOTAL = Number(process.env.BENCH_CONCURRENT ?? 50_000)
+const IN_FLIGHT = 64
+const SECRET = "bench-transport-secret-0123456789"
+const children: Array<ChildProcess> = []
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.on("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
+    })
+  })
+
+const percentile = (sorted: ReadonlyArray<number>, p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
+
+/** Sequential latencies (ms) and throughput (req/s) with IN_FLIGHT concurrent requesters. */
+const measure = async (request: () => Promise<unknown>) => {
+  for (let i = 0; i < 500; i++) await request() // warm-up
+  const latencies: Array<number> = []
+  for (let i = 0; i < SEQUENTIAL; i++) {
+    const start = performance.now()
+    await request()
+    latencies.push(performance.now() - start)
+  }
+  latencies.sort((a, b) => a - b)
+  let next = 0
+  const start = performance.now()
+  await Promise.all(
+    Array.from({ length: IN_FLIGHT }, async () => {
+      while (next++ < CONCURRENT_TOTAL) await request()
+    })
+  )
+  const seconds = (performance.now() - start) / 1000
+  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), throughput: CONCURRENT_TOTAL / seconds }
+}
+
+const natsServer = (): string => {
+  for (const path of ["/usr/sbin/nats-server", "/usr/bin/nats-server"]) if (existsSync(path)) return path
+  console.error("bench:transport: installing nats-server (apt-get)")
+  execFileSync("apt-get", ["update", "-q"], { stdio: "ignore" })
+  execFileSync("apt-get", ["install", "-y", "-q", "nats-server"], {
+    stdio: "ignore",
+    env: { ...process.env, DEBIAN_FRONTEND: "noninteractive" }
+  })
+  for (const path of ["/usr/sbin/nats-server", "/usr/bin/nats-server"]) if (existsSync(path)) return path
+  throw new Error("nats-server not found after apt-get install")
+}
+
+const waitFor = async (check: () => Promise<boolean>, what: string) => {
+  const deadline = Date.now() + 60_000
+  while (Date.now() < deadline) {
+    if (await check().catch(() => false)) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`${what} did not come up`)
+}
+
+const baseline = async () => {
+  const port = await freePort()
+  children.push(spawn(natsServer(), ["-a", "127.0.0.1", "-p", String(port)], { stdio: "ignore" }))
+  await waitFor(
+    async () => (await connect({ servers: `127.0.0.1:${port}` }).then((c) => c.close())) === undefined,
+    "nats-server"
+  )
+  // The responder in its own process, as site b is.
+  const responder = `import("nats").then(async ({ connect }) => { const nc = await connect({ servers: "127.0.0.1:${port}" }); const sub = nc.subscribe("echo"); console.log("ready"); for await (const m of sub) m.respond(m.data) })`
+  const child = spawn(process.execPath, ["-e", responder], { stdio: ["ignore", "pipe", "inherit"], cwd: process.cwd() })
+  children.push(child)
+  await new Promise<void>((resolve) => child.stdout!.once("data", () => resolve()))
+  const nc = await connect({ servers: `127.0.0.1:${port}` })
+  const codec = StringCodec()
+  const payload = codec.encode(JSON.stringify({ _tag: "Echo", text: "bench" }))
+  const result = await measure(() => nc.request("echo", payload, { timeout: 5000 }))
+  await nc.close()
+  return result
+}
+
+const meridian = async () => {
+  const dir = mkdtempSync(join(tmpdir(), "meridian-bench-"))
+  const [ta, tb, ha, hb] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
+  const topologyFile = join(dir, "topology.yaml")
+  writeFileSync(
+    topologyFile,
+    [
+      "name: bench",
+      "defaultRegion: r",
+      `secret: ${SECRET}`,
+      "regions: { r: {} }",
+      "sites:",
+      `  a: { region: r, tcp: "127.0.0.1:${ta}", http: "127.0.0.1:${ha}", modules: { ping: {} } }`,
+      `  b: { region: r, tcp: "127.0.0.1:${tb}", http: "127.0.0.1:${hb}", modules: { ping: {} } }`,
+      "links: [{ between: [a, b] }]",
+      ""
+    ].join("\n")
+  )
+  children.push(
+    spawn(
+      process.execPath,
+      ["packages/cli/bin/meridian.js", "run", "--topology", topologyFile, "--site", "b", "--data", join(dir, "b")],
+      {
+        stdio: "ignore"
+      }
+    )
+  )
+  await waitFor(async () => (await fetch(`http://127.0.0.1:${hb}/health`)).ok, "site b")
+  const topology = await Effect.runPromise(
+    Builder.make("bench")
+      .region("r", {})
+      .defaultRegion("r")
+      .secret(SECRET)
+      .site("a", { region: "r", tcp: `127.0.0.1:${ta}`, http: `127.0.0.1:${ha}`, modules: { ping: {} } })
+      .site("b", { region: "r", tcp: `127.0.0.1:${tb}`, http: `127.0.0.1:${hb}`, modules: { ping: {} } })
+      .link("a", "b")
+      .build()
+  )
+  return Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const stores = yield* Layer.build(MemoryStores.layer({ signingKey: new Uint8Array(32).fill(3) }))
+        const node = yield* SiteNode.start({ topology, site: "a", modules: [Ping.module], secret: SECRET }).pipe(
+          Effect.provide(stores)
+        )
+        const echo = Ping.refs(node.site.system, "b").echo
+        const request = new Ping.Echo({ text: "bench" })
+        yield* Effect.promise(() =>
+          waitFor(
+            () => Effect.runPromise(Effect.map(Effect.either(echo.ask(request)), (e) => e._tag === "Right")),
+            "the link a–b"
+          )
+        )
+        const ask = () =>
+          Effect.runPromiseExit(echo.ask(request)).then((exit) =>
+            exit._tag === "Success" ? exit.value : Promise.reject(exit)
+          )
+        return yield* Effect.promise(() => measure(ask))
+      }).pipe(Effect.provide(NodeContext.layer))
+    )
+  )
+}
+
+const line = (name: string, value: number, unit: string, base: number, better: "higher" | "lower") =>
+  console.log(
+    JSON.stringify({
+      name,
+      value: Number(value.toFixed(4)),
+      unit,
+      baseline: Number(base.toFixed(4)),
+      ratio: Number((value / base).toFixed(3)),
+      better
+    })
+  )
+
+try {
+  const nats = await baseline()
+  const ours = await meridian()
+  line("transport-ask-p50", ours.p50, "ms", nats.p50, "lower")
+  line("transport-ask-p99", ours.p99, "ms", nats.p99, "lower")
+  line(`transport-ask-throughput-${IN_FLIGHT}-in-flight`, ours.throughput, "asks/s", nats.throughput, "higher")
+} finally {
+  for (const child of children) child.kill("SIGKILL")
+}
+process.exit(0)
