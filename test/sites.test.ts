@@ -1,48 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { connect, createServer } from "node:net"
-import { tmpdir } from "node:os"
+import { connect } from "node:net"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
-
-const root = fileURLToPath(new URL("..", import.meta.url))
-const bin = join(root, "packages/cli/bin/meridian.js")
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
-
-const sleep = (millis: number) => new Promise((r) => setTimeout(r, millis))
-
-/** Polls until `check` returns a value (bounded); the last failure is in the error. */
-const eventually = async <A>(what: string, check: () => Promise<A | undefined>, timeoutMillis = 60_000): Promise<A> => {
-  const deadline = Date.now() + timeoutMillis
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const value = await check()
-      if (value !== undefined) return value
-    } catch (error) {
-      last = error
-    }
-    await sleep(200)
-  }
-  throw new Error(`${what}: not within ${timeoutMillis} ms (last: ${String(last)})`)
-}
-
-const json = async (url: string, init?: RequestInit) => {
-  const response = await fetch(url, init)
-  if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`)
-  return (await response.json()) as Record<string, unknown>
-}
+import { bin, eventually, freePort, json, sleep, threeSites } from "./support.js"
 
 /** Sends raw bytes on a fresh connection and waits for the peer to close it (or 2 s). */
 const garbage = (port: number, bytes: Uint8Array) =>
@@ -59,30 +19,8 @@ const garbage = (port: number, bytes: Uint8Array) =>
 
 describe("sites as real processes", () => {
   it("survive hostile bytes, and a kill -9 of the receiver loses no durable message nor applies one twice", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "meridian-sites-"))
-    const [t1, t2, t3, h1, h2, h3] = await Promise.all(Array.from({ length: 6 }, freePort))
-    const topology = join(dir, "topology.yaml")
-    writeFileSync(
-      topology,
-      [
-        "name: sites-test",
-        "defaultRegion: north",
-        "secret: sites-test-secret-0123456789",
-        "regions:",
-        '  north: { cidrs: ["10.1.0.0/16"] }',
-        '  south: { cidrs: ["10.2.0.0/16"] }',
-        '  west: { cidrs: ["10.3.0.0/16"] }',
-        "sites:",
-        `  n1: { region: north, tcp: "127.0.0.1:${t1}", http: "127.0.0.1:${h1}", modules: { ping: {} } }`,
-        `  s1: { region: south, tcp: "127.0.0.1:${t2}", http: "127.0.0.1:${h2}", modules: { ping: {} } }`,
-        `  w1: { region: west, tcp: "127.0.0.1:${t3}", http: "127.0.0.1:${h3}", modules: { ping: {} } }`,
-        "links:",
-        "  - { between: [n1, s1] }",
-        "  - { between: [n1, w1] }",
-        "  - { between: [s1, w1] }",
-        ""
-      ].join("\n")
-    )
+    const { dir, file: topology, tcp, http } = await threeSites()
+    const [t2, h1, h2] = [tcp.s1, http.n1, http.s1]
     const procs = new Map<string, ChildProcess>()
     const run = (site: string) => {
       const proc = spawn(
@@ -159,30 +97,9 @@ describe("sites as real processes", () => {
   }, 240_000)
 
   it("a silently failed link (its relay SIGSTOPped) is routed around through the third site", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "meridian-relay-"))
-    const [t1, t2, t3, h1, h2, h3, relayPort] = await Promise.all(Array.from({ length: 7 }, freePort))
-    const topology = join(dir, "topology.yaml")
-    writeFileSync(
-      topology,
-      [
-        "name: relay-test",
-        "defaultRegion: north",
-        "secret: relay-test-secret-0123456789",
-        "regions:",
-        '  north: { cidrs: ["10.1.0.0/16"] }',
-        '  south: { cidrs: ["10.2.0.0/16"] }',
-        '  west: { cidrs: ["10.3.0.0/16"] }',
-        "sites:",
-        `  n1: { region: north, tcp: "127.0.0.1:${t1}", http: "127.0.0.1:${h1}", modules: { ping: {} } }`,
-        `  s1: { region: south, tcp: "127.0.0.1:${t2}", http: "127.0.0.1:${h2}", modules: { ping: {} } }`,
-        `  w1: { region: west, tcp: "127.0.0.1:${t3}", http: "127.0.0.1:${h3}", modules: { ping: {} } }`,
-        "links:",
-        `  - { between: [n1, s1], dial: "127.0.0.1:${relayPort}" }`,
-        "  - { between: [n1, w1] }",
-        "  - { between: [s1, w1] }",
-        ""
-      ].join("\n")
-    )
+    const relayPort = await freePort()
+    const { dir, file: topology, tcp, http } = await threeSites({ dialS1: async () => `127.0.0.1:${relayPort}` })
+    const [t2, h1] = [tcp.s1, http.n1]
     // A plain TCP relay in a process of its own, so that it can be stopped like a frozen router.
     const relaySource = `require("node:net").createServer((c) => { const u = require("node:net").connect(${t2}, "127.0.0.1"); c.pipe(u); u.pipe(c); c.on("error", () => u.destroy()); u.on("error", () => c.destroy()) }).listen(${relayPort}, "127.0.0.1")`
     const procs: Array<ChildProcess> = [spawn(process.execPath, ["-e", relaySource], { stdio: "ignore" })]

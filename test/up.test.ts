@@ -1,42 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, execFileSync, spawn } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
-import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { fileURLToPath } from "node:url"
-
-const root = fileURLToPath(new URL("..", import.meta.url))
-const bin = join(root, "packages/cli/bin/meridian.js")
-
-/** A free TCP port on loopback (bound, read, released). */
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      const port = typeof address === "object" && address !== null ? address.port : 0
-      server.close(() => resolve(port))
-    })
-  })
+import { bin, eventually, threeSites } from "./support.js"
 
 /** Polls `url` until it answers 200 (bounded). */
-const until = async (url: string, timeoutMillis = 60_000): Promise<Response> => {
-  const deadline = Date.now() + timeoutMillis
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const response = await fetch(url)
-      if (response.ok) return response
-      last = response.status
-    } catch (error) {
-      last = error
-    }
-    await new Promise((r) => setTimeout(r, 200))
-  }
-  throw new Error(`${url} did not answer within ${timeoutMillis} ms (last: ${String(last)})`)
-}
+const until = (url: string) =>
+  eventually(url, async () => {
+    const response = await fetch(url)
+    return response.ok ? response : undefined
+  })
 
 /** Process ids of the `meridian run` children of `parent`. */
 const children = (parent: number): Array<number> => {
@@ -62,30 +33,8 @@ const alive = (pid: number) => {
 
 describe("meridian up (real processes, real sockets, free ports)", () => {
   it("runs every site of a temporary topology; asks cross sites over TCP; Ctrl-C stops them all", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "meridian-up-"))
-    const ports = await Promise.all(Array.from({ length: 6 }, freePort))
-    const [t1, t2, t3, h1, h2, h3] = ports
-    writeFileSync(
-      join(dir, "meridian.yaml"),
-      [
-        "name: up-test",
-        "defaultRegion: north",
-        "secret: up-test-secret-0123456789",
-        "regions:",
-        '  north: { cidrs: ["10.1.0.0/16"] }',
-        '  south: { cidrs: ["10.2.0.0/16"] }',
-        '  west: { cidrs: ["10.3.0.0/16"] }',
-        "sites:",
-        `  n1: { region: north, tcp: "127.0.0.1:${t1}", http: "127.0.0.1:${h1}", modules: { ping: {} } }`,
-        `  s1: { region: south, tcp: "127.0.0.1:${t2}", http: "127.0.0.1:${h2}", modules: { ping: {} } }`,
-        `  w1: { region: west, tcp: "127.0.0.1:${t3}", http: "127.0.0.1:${h3}", modules: { ping: {} } }`,
-        "links:",
-        "  - { between: [n1, s1] }",
-        "  - { between: [n1, w1] }",
-        "  - { between: [s1, w1] }",
-        ""
-      ].join("\n")
-    )
+    const { dir, http } = await threeSites({ file: "meridian.yaml" })
+    const [h1, h2, h3] = [http.n1, http.s1, http.w1]
     const up: ChildProcess = spawn(process.execPath, [bin, "up"], { cwd: dir, stdio: ["ignore", "pipe", "pipe"] })
     let output = ""
     up.stdout!.on("data", (d) => (output += String(d)))

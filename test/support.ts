@@ -1,0 +1,88 @@
+/**
+ * What the cross-package tests share: the real binary, free ports, a temporary three-site
+ * topology, and bounded polling (tests wait for what a user would see, never for wall time).
+ */
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+
+export const root = fileURLToPath(new URL("..", import.meta.url))
+export const bin = join(root, "packages/cli/bin/meridian.js")
+
+/** A free TCP port on loopback (bound, read, released). */
+export const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const server = createServer()
+    server.on("error", reject)
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address()
+      const port = typeof address === "object" && address !== null ? address.port : 0
+      server.close(() => resolve(port))
+    })
+  })
+
+export const sleep = (millis: number) => new Promise((r) => setTimeout(r, millis))
+
+/** Polls until `check` returns a value (bounded); the last failure is in the error. */
+export const eventually = async <A>(
+  what: string,
+  check: () => Promise<A | undefined>,
+  timeoutMillis = 60_000
+): Promise<A> => {
+  const deadline = Date.now() + timeoutMillis
+  let last: unknown
+  while (Date.now() < deadline) {
+    try {
+      const value = await check()
+      if (value !== undefined) return value
+    } catch (error) {
+      last = error
+    }
+    await sleep(200)
+  }
+  throw new Error(`${what}: not within ${timeoutMillis} ms (last: ${String(last)})`)
+}
+
+/** GET (or `init`) a JSON answer; a non-2xx status is an error with the body. */
+export const json = async (url: string, init?: RequestInit) => {
+  const response = await fetch(url, init)
+  if (!response.ok) throw new Error(`${url}: ${response.status} ${await response.text()}`)
+  return (await response.json()) as Record<string, unknown>
+}
+
+/**
+ * A temporary directory with `<name>.yaml`: sites n1, s1, w1 (regions north, south, west) on free
+ * ports, all running `ping`, linked in a triangle; `dialS1` makes n1 dial s1 at that address.
+ */
+export const threeSites = async (
+  options: { readonly file?: string; readonly dialS1?: (tcpS1: number) => Promise<string> } = {}
+) => {
+  const dir = mkdtempSync(join(tmpdir(), "meridian-test-"))
+  const [t1, t2, t3, h1, h2, h3] = await Promise.all(Array.from({ length: 6 }, freePort))
+  const dial = options.dialS1 === undefined ? undefined : await options.dialS1(t2!)
+  const file = join(dir, options.file ?? "topology.yaml")
+  writeFileSync(
+    file,
+    [
+      "name: test",
+      "defaultRegion: north",
+      "secret: test-secret-0123456789",
+      "regions:",
+      '  north: { cidrs: ["10.1.0.0/16"] }',
+      '  south: { cidrs: ["10.2.0.0/16"] }',
+      '  west: { cidrs: ["10.3.0.0/16"] }',
+      "sites:",
+      `  n1: { region: north, tcp: "127.0.0.1:${t1}", http: "127.0.0.1:${h1}", modules: { ping: {} } }`,
+      `  s1: { region: south, tcp: "127.0.0.1:${t2}", http: "127.0.0.1:${h2}", modules: { ping: {} } }`,
+      `  w1: { region: west, tcp: "127.0.0.1:${t3}", http: "127.0.0.1:${h3}", modules: { ping: {} } }`,
+      "links:",
+      dial === undefined ? "  - { between: [n1, s1] }" : `  - { between: [n1, s1], dial: "${dial}" }`,
+      "  - { between: [n1, w1] }",
+      "  - { between: [s1, w1] }",
+      ""
+    ].join("\n")
+  )
+  return { dir, file, tcp: { n1: t1!, s1: t2!, w1: t3! }, http: { n1: h1!, s1: h2!, w1: h3! } }
+}
