@@ -18,7 +18,7 @@ import type * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import * as Scheduler from "effect/Scheduler"
-import { type Timer, TimerHeap } from "./internal/timerHeap.js"
+import { type Timer, TimerHeap } from "../internal/timerHeap.js"
 
 const NANOS_PER_MILLI = 1_000_000
 const NANOS_PER_MILLI_BIGINT = BigInt(NANOS_PER_MILLI)

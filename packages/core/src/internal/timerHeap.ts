@@ -1,5 +1,5 @@
 /**
- * The simulator's event queue: a binary min-heap of timers ordered by (due time, insertion
+ * A binary min-heap of timers (the simulator's event queue, the kernel's ask deadlines) ordered by (due time, insertion
  * sequence), so timers due at the same instant fire in the order they were registered — the run
  * is deterministic without relying on anything but the order the fibers ran in.
  *
@@ -12,11 +12,11 @@
 
 /** @internal */
 export interface Timer {
-  /** Due time, in nanoseconds since the clock's epoch. */
+  /** Due time (the owner picks the unit: the simulator uses nanoseconds, deadlines milliseconds). */
   readonly at: number
   /** Insertion order; breaks ties between timers due at the same instant. */
   readonly seq: number
-  /** When it was registered, in nanoseconds since the clock's epoch. */
+  /** When it was registered, in the same unit as `at`. */
   readonly scheduledAt: number
   readonly task: () => void
   /** Slot in the heap, -1 once popped or removed. */
