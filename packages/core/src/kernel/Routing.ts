@@ -189,7 +189,11 @@ export const make = (options: {
     }
     /** Latest advertisement of each other site: origin → (seq, neighbours it has up). */
     const advertised = new Map<string, { readonly seq: number; readonly up: ReadonlySet<string> }>()
-    let ownSeq = 0
+    /**
+     * Starts at the clock (×1000) rather than 0, so a restarted site's advertisements outrank the
+     * ones its previous incarnation flooded (at most 1000 advertisements per millisecond).
+     */
+    let ownSeq = clock.unsafeCurrentTimeMillis() * 1000
     let heartbeatSeq = 0
     let nextHops = new Map<string, string>()
     let system: ActorSystemService | undefined
@@ -201,8 +205,10 @@ export const make = (options: {
     const acceptedCacheLimit = 100_000
 
     const edgeUp = (a: string, b: string): boolean => {
-      if (a === site) return neighbours.get(b)?.state !== "down"
-      if (b === site) return neighbours.get(a)?.state !== "down"
+      // Two-way: our own link is up only while we hear the peer and the peer does not say it lost
+      // us, so both ends leave a half-failed link as soon as either one notices.
+      if (a === site) return neighbours.get(b)?.state !== "down" && (advertised.get(b)?.up.has(site) ?? true)
+      if (b === site) return neighbours.get(a)?.state !== "down" && (advertised.get(a)?.up.has(site) ?? true)
       // Optimistic until told otherwise: a link nobody reported down is assumed up.
       const fromA = advertised.get(a)
       const fromB = advertised.get(b)
