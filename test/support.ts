@@ -2,6 +2,7 @@
  * What the cross-package tests share: the real binary, free ports, a temporary three-site
  * topology, and bounded polling (tests wait for what a user would see, never for wall time).
  */
+import { type ChildProcess, spawn } from "node:child_process"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { createServer } from "node:net"
 import { tmpdir } from "node:os"
@@ -85,4 +86,38 @@ export const threeSites = async (
     ].join("\n")
   )
   return { dir, file, tcp: { n1: t1!, s1: t2!, w1: t3! }, http: { n1: h1!, s1: h2!, w1: h3! } }
+}
+
+/** Runs the binary to completion: exit code and output (`input` is written to its stdin). */
+export const cli = (
+  args: ReadonlyArray<string>,
+  options: { readonly input?: string; readonly env?: Record<string, string> } = {}
+) =>
+  new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const proc = spawn(process.execPath, [bin, ...args], {
+      env: { ...process.env, ...options.env },
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    proc.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+    proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+    proc.on("error", reject)
+    proc.on("close", (code) => resolve({ code, stdout, stderr }))
+    proc.stdin.end(options.input ?? "")
+  })
+
+/** Starts `meridian run` for each site (stderr inherited); kill them with {@link killAll}. */
+export const runSites = (topology: string, dir: string, sites: ReadonlyArray<string>) =>
+  new Map<string, ChildProcess>(
+    sites.map((site) => [
+      site,
+      spawn(process.execPath, [bin, "run", "--topology", topology, "--site", site, "--data", join(dir, site)], {
+        stdio: ["ignore", "ignore", "inherit"]
+      })
+    ])
+  )
+
+export const killAll = (procs: Iterable<ChildProcess>) => {
+  for (const proc of procs) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL")
 }

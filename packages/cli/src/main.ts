@@ -9,6 +9,13 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
+import {
+  ClientFailed,
+  makeAccountCommand,
+  makeDeadLettersCommand,
+  makeLinkCommand,
+  makeStatusCommand
+} from "./client.js"
 import { modules } from "./registry.js"
 import { makeRunCommand, makeUpCommand } from "./run.js"
 import { makeSimCommand } from "./sim.js"
@@ -23,7 +30,11 @@ const meridian = Command.make("meridian").pipe(
     makeUpCommand(modules),
     makeRunCommand(modules),
     makeTopologyCommand(modules),
-    makeSimCommand(modules)
+    makeSimCommand(modules),
+    makeAccountCommand(modules),
+    makeStatusCommand(modules),
+    makeLinkCommand(modules),
+    makeDeadLettersCommand(modules)
   ])
 )
 
@@ -36,7 +47,7 @@ cli(process.argv).pipe(
       // problems were printed line by line already.
       if (!alreadyReported(error))
         yield* Console.error(`meridian: ${error instanceof Error ? error.message : String(error)}`)
-      process.exitCode = 1
+      process.exitCode = error instanceof ClientFailed ? error.code : ValidationError.isValidationError(error) ? 2 : 1
     })
   ),
   Effect.provide(NodeContext.layer),

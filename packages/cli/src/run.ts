@@ -11,6 +11,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import type * as Module from "@meridian/core/kernel/Module"
+import * as CryptoRandom from "@meridian/node/site/CryptoRandom"
 import * as SiteNode from "@meridian/node/site/SiteNode"
 import * as Stores from "@meridian/node/site/Stores"
 import * as Console from "effect/Console"
@@ -41,6 +42,32 @@ export class RunFailed extends Data.TaggedError("RunFailed")<{ readonly reason: 
  * @category config
  */
 export const bundledTopology = fileURLToPath(new URL("../../../examples/three-regions.yaml", import.meta.url))
+
+/**
+ * The environment variable naming the default topology file.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const TOPOLOGY_ENV = "MERIDIAN_TOPOLOGY"
+
+/**
+ * The topology file a command uses: the one given, else `$MERIDIAN_TOPOLOGY`, else
+ * `./meridian.yaml` if present, else the bundled three-region example.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const topologyFile = (given: Option.Option<string>) =>
+  Effect.gen(function* () {
+    if (Option.isSome(given)) return given.value
+    const env = process.env[TOPOLOGY_ENV]
+    if (env !== undefined && env !== "") return env
+    const fs = yield* FileSystem.FileSystem
+    return (yield* fs.exists("meridian.yaml").pipe(Effect.orElseSucceed(() => false)))
+      ? "meridian.yaml"
+      : bundledTopology
+  })
 
 const bin = fileURLToPath(new URL("../bin/meridian.js", import.meta.url))
 
@@ -95,7 +122,10 @@ export const makeRunCommand = (modules: Module.Registry) =>
             `site ${args.site} running: tcp ${node.transport.address.host}:${node.transport.address.port}, ${http}, data ${dataDir}`
           )
           return yield* Effect.never
-        })
+        }).pipe(
+          // Salts and token ids come from the OS's CSPRNG in a real process.
+          Effect.withRandom(CryptoRandom.make())
+        )
       )
   ).pipe(Command.withDescription("run one site of a topology in this process (until SIGINT/SIGTERM)"))
 
@@ -139,18 +169,15 @@ export const makeUpCommand = (modules: Module.Registry) =>
     {
       file: Args.file({ name: "FILE" }).pipe(
         Args.optional,
-        Args.withDescription("topology file (default ./meridian.yaml, else the bundled three-region example)")
+        Args.withDescription(
+          "topology file (default $MERIDIAN_TOPOLOGY, else ./meridian.yaml, else the bundled three-region example)"
+        )
       )
     },
     (args) =>
       Effect.scoped(
         Effect.gen(function* () {
-          const fs = yield* FileSystem.FileSystem
-          const file = Option.isSome(args.file)
-            ? args.file.value
-            : (yield* fs.exists("meridian.yaml").pipe(Effect.orElseSucceed(() => false)))
-              ? "meridian.yaml"
-              : bundledTopology
+          const file = yield* topologyFile(args.file)
           const topology = yield* loadFile(file, modules).pipe(
             Effect.mapError(() => new RunFailed({ reason: "invalid topology" }))
           )

@@ -496,6 +496,47 @@ describe("dead letters", () => {
   )
 })
 
+describe("dead letter replay and purge", () => {
+  it.scoped("a dead tell is sent again once its actor exists; an ask is kept; purge forgets", () =>
+    Effect.gen(function* () {
+      const sys = yield* system("a")
+      const ref = sys.ref(WorkerProtocol, Address.make("a", "late"))
+      yield* Effect.flip(ref.tell(new Work({ n: 7 })))
+      yield* Effect.flip(ref.tell(new Work({ n: 8 })))
+      const letters = yield* sys.deadLetters.list()
+      expect(letters.map((l) => [l.reason, l.tag, l.replay !== undefined])).toEqual([
+        ["no-such-actor", "Work", true],
+        ["no-such-actor", "Work", true]
+      ])
+      const [second, first] = letters.map((l) => l.id)
+      // Still no actor: the resend fails, the letter is kept with the reason.
+      const early = yield* sys.deadLetters.replay([first!])
+      expect(early.replayed).toEqual([])
+      expect(early.kept.map((k) => k.id)).toEqual([first])
+
+      const late = yield* sys.spawn(worker("late"))
+      const replay = yield* sys.deadLetters.replay([first!, 999])
+      expect(replay).toEqual({ replayed: [first], kept: [], unknown: [999] })
+      expect((yield* status(late)).done).toEqual([7])
+      expect((yield* sys.deadLetters.list()).map((l) => l.id)).toEqual([second])
+
+      // Replaying the same letter twice is not possible: it left the list when it was sent.
+      expect((yield* sys.deadLetters.replay([first!])).unknown).toEqual([first])
+      // An ask's asker has gone: not replayable, kept.
+      yield* Effect.flip(sys.ref(WorkerProtocol, Address.make("a", "gone")).ask(new Status()))
+      const ask = (yield* sys.deadLetters.list())[0]!
+      expect([ask.tag, ask.replay]).toEqual(["Status", undefined])
+      expect((yield* sys.deadLetters.replay([ask.id])).kept.map((k) => k.id)).toEqual([ask.id])
+      expect(yield* sys.deadLetters.purge([ask.id])).toBe(1)
+      expect(yield* sys.deadLetters.purge()).toBe(1)
+      expect(yield* sys.deadLetters.list()).toEqual([])
+      expect((yield* status(late)).done).toEqual([7])
+      // The totals per reason are history: purge does not reset them.
+      expect((yield* sys.deadLetters.counts)["no-such-actor"]).toBe(3)
+    })
+  )
+})
+
 describe("mailbox exit of a stopped actor", () => {
   it.scoped("a tell to a stopping actor fails with ActorStopped", () =>
     Effect.gen(function* () {

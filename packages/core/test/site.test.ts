@@ -32,11 +32,16 @@ describe("site", () => {
       yield* ping.counter.tell(new Ping.Increment({ by: 3 }))
       expect(yield* ping.counter.ask(new Ping.GetCount())).toBe(5)
       const actors = yield* site.system.actors
+      // Every site also runs the kernel's accounts actor, under a supervisor of its own.
       expect(actors.map((a) => [a.name, a.mailboxCapacity])).toEqual([
+        ["accounts", 1024],
         ["echo", 16],
         ["counter", 16]
       ])
-      expect(site.system.root.info()).toEqual([{ id: "module:ping", state: "running", restarts: 0 }])
+      expect(site.system.root.info()).toEqual([
+        { id: "kernel:accounts", state: "running", restarts: 0 },
+        { id: "module:ping", state: "running", restarts: 0 }
+      ])
     }).pipe(Effect.provide(stores))
   )
 

@@ -188,6 +188,17 @@ interface Item {
   readonly durable: boolean
 }
 
+/** A tell from this site to a local actor: no sender, envelope, deadline or reply. */
+const localTell = (message: Tagged): Item => ({
+  message,
+  from: undefined,
+  envelopeId: undefined,
+  deadline: undefined,
+  reply: undefined,
+  settle: undefined,
+  durable: false
+})
+
 type ErasedHandler = (message: Tagged, context: Actor.MessageContext) => Effect.Effect<unknown, unknown> | void
 
 interface Cell {
@@ -289,7 +300,8 @@ export const make = (
       from: Address | undefined,
       message: { readonly _tag?: unknown } | undefined,
       envelopeId: string | undefined,
-      detail: string
+      detail: string,
+      replay?: Effect.Effect<void, unknown>
     ) =>
       deadLetters.record({
         reason,
@@ -297,7 +309,8 @@ export const make = (
         from: from?.toString() ?? "",
         tag: typeof message?._tag === "string" ? message._tag : "",
         envelopeId,
-        detail
+        detail,
+        ...(replay === undefined ? {} : { replay })
       })
 
     // ---- local delivery -------------------------------------------------------------------
@@ -319,9 +332,40 @@ export const make = (
       return Effect.fail(new MailboxFull({ address: cell.addressText, capacity: cell.mailbox.capacity }))
     }
 
+    /** A dead tell queued again to the current incarnation of its actor (an ask's asker has gone). */
+    const requeue = (actor: string, item: Item): Effect.Effect<void, unknown> | undefined =>
+      item.reply !== undefined
+        ? undefined
+        : Effect.suspend((): Effect.Effect<void, unknown> => {
+            const cell = cells.get(actor)
+            if (cell === undefined) return Effect.fail(new ActorNotFound({ address: `${actor}@${site}` }))
+            return tryEnqueue(cell, { ...item, deadline: undefined, settle: undefined })
+          })
+
+    /** A dead tell envelope delivered again, without the deadline it may have missed. */
+    const redeliver = (envelope: Envelope): Effect.Effect<void, unknown> | undefined =>
+      envelope.kind !== "tell"
+        ? undefined
+        : Effect.suspend(() => {
+            const { deadline: _deadline, ...rest } = envelope
+            return Effect.flatMap(deliver(new Envelope(rest, { disableValidation: true })), (delivery) =>
+              delivery._tag === "Delivered" || delivery._tag === "Duplicate"
+                ? Effect.void
+                : Effect.fail(new Error(delivery.reason))
+            )
+          })
+
     const notFound = (address: Address, message: Tagged): Effect.Effect<never, ActorNotFound> =>
       Effect.zipRight(
-        deadLetter("no-such-actor", address.toString(), undefined, message, undefined, "no actor of that name"),
+        deadLetter(
+          "no-such-actor",
+          address.toString(),
+          undefined,
+          message,
+          undefined,
+          "no actor of that name",
+          isAsk(message) ? undefined : requeue(address.actor, localTell(message))
+        ),
         Effect.fail(new ActorNotFound({ address: address.toString() }))
       )
 
@@ -337,7 +381,15 @@ export const make = (
           items,
           (item) =>
             Effect.zipRight(
-              deadLetter(reason, cell.addressText, item.from, item.message, item.envelopeId, detail),
+              deadLetter(
+                reason,
+                cell.addressText,
+                item.from,
+                item.message,
+                item.envelopeId,
+                detail,
+                requeue(cell.name, item)
+              ),
               Effect.zipRight(
                 failItem(item, new ActorStopped({ address: cell.addressText })),
                 item.settle === undefined ? Effect.void : item.settle("unprocessed")
@@ -460,7 +512,15 @@ export const make = (
       const interrupted = Cause.isInterruptedOnly(cause)
       const detail = interrupted ? "interrupted" : Cause.pretty(cause).split("\n")[0]!.slice(0, 500)
       return Effect.zipRight(
-        deadLetter("handler-failed", cell.addressText, item.from, item.message, item.envelopeId, detail).pipe(
+        deadLetter(
+          "handler-failed",
+          cell.addressText,
+          item.from,
+          item.message,
+          item.envelopeId,
+          detail,
+          requeue(cell.name, item)
+        ).pipe(
           Effect.zipRight(item.settle === undefined ? Effect.void : item.settle(interrupted ? "unprocessed" : "failed"))
         ),
         failItem(
@@ -619,15 +679,7 @@ export const make = (
         if (cached === undefined || cached.removed) cached = cells.get(address.actor)
         return cached
       }
-      const item = (message: Tagged): Item => ({
-        message,
-        from: undefined,
-        envelopeId: undefined,
-        deadline: undefined,
-        reply: undefined,
-        settle: undefined,
-        durable: false
-      })
+      const item = localTell
       return {
         address,
         tell: (message) =>
@@ -730,13 +782,29 @@ export const make = (
         if (envelope.kind === "reply") return yield* acceptReply(envelope)
         const cell = cells.get(envelope.to.actor)
         if (cell === undefined) {
-          yield* deadLetter("no-such-actor", to, envelope.from, undefined, envelope.id, "no actor of that name")
+          yield* deadLetter(
+            "no-such-actor",
+            to,
+            envelope.from,
+            undefined,
+            envelope.id,
+            "no actor of that name",
+            redeliver(envelope)
+          )
           yield* rejectAsk(envelope, new ActorNotFound({ address: to }))
           return rejected("no-such-actor")
         }
         const now = yield* Clock.currentTimeMillis
         if (envelope.deadline !== undefined && now > envelope.deadline) {
-          yield* deadLetter("expired", to, envelope.from, undefined, envelope.id, "deadline passed in transit")
+          yield* deadLetter(
+            "expired",
+            to,
+            envelope.from,
+            undefined,
+            envelope.id,
+            "deadline passed in transit",
+            redeliver(envelope)
+          )
           return rejected("expired")
         }
         const decoded = cell.protocol.decode(envelope.payload)
@@ -753,14 +821,30 @@ export const make = (
           return rejected("undecodable")
         }
         if (cell.mailbox.isClosed) {
-          yield* deadLetter("stopped", to, envelope.from, message, envelope.id, "actor is stopping")
+          yield* deadLetter(
+            "stopped",
+            to,
+            envelope.from,
+            message,
+            envelope.id,
+            "actor is stopping",
+            redeliver(envelope)
+          )
           yield* rejectAsk(envelope, new ActorStopped({ address: to }))
           return rejected("stopped")
         }
         if (cell.mailbox.size >= cell.mailbox.capacity) {
           // A durable envelope is left unacknowledged and comes again; anything else is lost here.
           if (envelope.durable) return { _tag: "Busy", reason: "mailbox full" } as const
-          yield* deadLetter("mailbox-full", to, envelope.from, message, envelope.id, "mailbox full")
+          yield* deadLetter(
+            "mailbox-full",
+            to,
+            envelope.from,
+            message,
+            envelope.id,
+            "mailbox full",
+            redeliver(envelope)
+          )
           yield* rejectAsk(envelope, new MailboxFull({ address: to, capacity: cell.mailbox.capacity }))
           return rejected("mailbox-full")
         }
@@ -783,7 +867,7 @@ export const make = (
           })
         )
         if (Either.isLeft(queued)) {
-          yield* deadLetter("stopped", to, envelope.from, message, envelope.id, "actor stopped")
+          yield* deadLetter("stopped", to, envelope.from, message, envelope.id, "actor stopped", redeliver(envelope))
           return rejected("stopped")
         }
         return { _tag: "Delivered" } as const

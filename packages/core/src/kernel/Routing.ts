@@ -123,6 +123,15 @@ export interface Routing {
   readonly links: () => Readonly<Record<string, LinkState>>
   /** Next hop per reachable site. */
   readonly routes: () => Readonly<Record<string, string>>
+  /**
+   * Takes the link to a neighbour out of service (maintenance) or puts it back: while it is out,
+   * this site neither routes over it nor advertises it, so the peer routes around it too.
+   * Heartbeats keep flowing, so putting it back is immediate. Not kept across a restart.
+   * Returns `false` for a site that is not a neighbour.
+   */
+  readonly setMaintenance: (peer: string, inMaintenance: boolean) => Effect.Effect<boolean>
+  /** The links in maintenance. */
+  readonly maintenance: () => ReadonlyArray<string>
 }
 
 interface Neighbour {
@@ -204,16 +213,20 @@ export const make = (options: {
     const accepted = new Map<string, Envelope>()
     const acceptedCacheLimit = 100_000
 
+    const inMaintenance = new Set<string>()
     const edgeUp = (a: string, b: string): boolean => {
       // Two-way: our own link is up only while we hear the peer and the peer does not say it lost
       // us, so both ends leave a half-failed link as soon as either one notices.
-      if (a === site) return neighbours.get(b)?.state !== "down" && (advertised.get(b)?.up.has(site) ?? true)
-      if (b === site) return neighbours.get(a)?.state !== "down" && (advertised.get(a)?.up.has(site) ?? true)
+      if (a === site) return ownLinkUp(b)
+      if (b === site) return ownLinkUp(a)
       // Optimistic until told otherwise: a link nobody reported down is assumed up.
       const fromA = advertised.get(a)
       const fromB = advertised.get(b)
       return (fromA === undefined || fromA.up.has(b)) && (fromB === undefined || fromB.up.has(a))
     }
+
+    const ownLinkUp = (peer: string): boolean =>
+      neighbours.get(peer)?.state !== "down" && !inMaintenance.has(peer) && (advertised.get(peer)?.up.has(site) ?? true)
 
     /** Breadth-first shortest paths over the links believed up; first hop per destination. */
     const recompute = () => {
@@ -250,7 +263,9 @@ export const make = (options: {
     const advertise = (except?: string) =>
       Effect.suspend(() => {
         ownSeq++
-        const up = [...neighbours.values()].filter((n) => n.state !== "down").map((n) => n.peer)
+        const up = [...neighbours.values()]
+          .filter((n) => n.state !== "down" && !inMaintenance.has(n.peer))
+          .map((n) => n.peer)
         const frame = new LinkStateFrame({ origin: site, seq: ownSeq, up }, trusted)
         return Effect.forEach(
           [...neighbours.keys()].filter((p) => p !== except),
@@ -268,7 +283,9 @@ export const make = (options: {
           from: envelope.from.toString(),
           tag: "",
           envelopeId: envelope.id,
-          detail: reason
+          detail: reason,
+          // A tell can go again once a path is back; an ask's asker has timed out by then.
+          ...(envelope.kind === "tell" ? { replay: forward(envelope, undefined) } : {})
         })
       )
 
@@ -466,7 +483,9 @@ export const make = (options: {
               from: site,
               tag: "",
               envelopeId: entry.id,
-              detail: Either.isLeft(decoded) ? "outbox row did not decode" : "retransmit horizon passed unacknowledged"
+              detail: Either.isLeft(decoded) ? "outbox row did not decode" : "retransmit horizon passed unacknowledged",
+              // Back into the outbox under the same id: the receiver still applies it at most once.
+              ...(Either.isRight(decoded) ? { replay: router.sendDurable(decoded.right) } : {})
             })
             continue
           }
@@ -538,7 +557,21 @@ export const make = (options: {
           yield* Effect.forkScoped(heartbeat)
           yield* Effect.forkScoped(pump)
         }),
-      links: () => Object.fromEntries([...neighbours.values()].map((n) => [n.peer, n.state])),
-      routes: () => Object.fromEntries(nextHops)
+      links: () =>
+        Object.fromEntries(
+          [...neighbours.values()].map((n) => [n.peer, inMaintenance.has(n.peer) ? "down" : n.state] as const)
+        ),
+      routes: () => Object.fromEntries(nextHops),
+      setMaintenance: (peer, on) =>
+        Effect.suspend(() => {
+          if (!neighbours.has(peer)) return Effect.succeed(false)
+          if (inMaintenance.has(peer) === on) return Effect.succeed(true)
+          if (on) inMaintenance.add(peer)
+          else inMaintenance.delete(peer)
+          emit({ _tag: "LinkState", peer, state: on ? "down" : neighbours.get(peer)!.state })
+          recompute()
+          return Effect.as(advertise(), true)
+        }),
+      maintenance: () => [...inMaintenance].sort()
     }
   })

@@ -16,9 +16,10 @@ import type * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as Accounts from "../accounts/Accounts.js"
 import { Blobs } from "../stores/Blobs.js"
 import { Dedupe } from "../stores/Dedupe.js"
-import { Identity } from "../stores/Identity.js"
+import { Identity, validateRegistration } from "../stores/Identity.js"
 import { KeyValue } from "../stores/KeyValue.js"
 import { Outbox } from "../stores/Outbox.js"
 import { problemsFromParseError, type Problem, type Topology } from "../topology/Topology.js"
@@ -87,6 +88,8 @@ export interface RunningSite {
   }>
   /** The router, when the site has a transport. */
   readonly routing: Routing.Routing | undefined
+  /** Registration, login and revocation across the topology (the site's `accounts` actor). */
+  readonly accounts: Accounts.Accounts
   /** Fails when the root supervisor gives up (the site can no longer serve). */
   readonly awaitEscalation: Effect.Effect<never, Supervisor.Escalated>
   /** Stops every actor, draining mailboxes within `timeout`. Also runs when the scope closes. */
@@ -166,6 +169,23 @@ export const start = (
       identity: yield* Identity
     }
 
+    // The accounts actor runs on every site, under a supervisor of its own, before any module.
+    const accountsSupervisor = Supervisor.make("kernel:accounts", options.moduleSupervision ?? {})
+    yield* system.root.add(Supervisor.asChild(accountsSupervisor))
+    yield* system
+      .spawn(Accounts.actor(stores), { supervisor: accountsSupervisor })
+      .pipe(Effect.mapError((e) => fail([{ path: "accounts", message: e.message }])))
+    const accounts = Accounts.client({
+      site,
+      topology,
+      system,
+      identity: stores.identity,
+      validate: (name, password) => validateRegistration(name, password)
+    })
+    yield* Accounts.sendPendingClaims({ kv: stores.kv, topology, system }).pipe(
+      Effect.catchAll((e) => Effect.logWarning(`accounts: pending claims not sent yet: ${e.message}`))
+    )
+
     const started: Array<RunningSite["modules"][number]> = []
     for (const { module, settings } of plan) {
       const supervisor = Supervisor.make(`module:${module.name}`, options.moduleSupervision ?? {})
@@ -200,6 +220,7 @@ export const start = (
       system,
       modules: started,
       routing,
+      accounts,
       awaitEscalation: Fiber.join(root),
       shutdown: (timeout) => system.shutdown(timeout)
     }

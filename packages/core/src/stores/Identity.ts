@@ -657,6 +657,34 @@ const namePattern = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 export const requireRole = (principal: Principal, role: Role): Effect.Effect<void, Forbidden> =>
   principal.roles.includes(role) ? Effect.void : Effect.fail(new Forbidden({ name: principal.name, required: role }))
 
+/**
+ * Checks a new account's name and password against the configured rules (before any work).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const validateRegistration = (
+  name: string,
+  password: string,
+  config: Pick<IdentityConfig, "maxNameLength" | "minPasswordLength" | "maxPasswordLength"> = IdentityConfig
+): Effect.Effect<void, AccountInvalid> => {
+  if (name.length > config.maxNameLength || !namePattern.test(name)) {
+    return Effect.fail(
+      new AccountInvalid({
+        reason: `name must be 1 to ${config.maxNameLength} characters of letters, digits, '.', '_' or '-', starting with a letter or digit`
+      })
+    )
+  }
+  if (password.length < config.minPasswordLength || password.length > config.maxPasswordLength) {
+    return Effect.fail(
+      new AccountInvalid({
+        reason: `password must be ${config.minPasswordLength} to ${config.maxPasswordLength} characters`
+      })
+    )
+  }
+  return Effect.void
+}
+
 const decodePayload = Schema.decodeUnknownEither(Schema.parseJson(TokenPayload))
 
 /**
@@ -681,16 +709,7 @@ export const make = (options: IdentityOptions): Effect.Effect<IdentityService, n
 
     const register: IdentityService["register"] = (name, password, roles, homeRegion) =>
       Effect.gen(function* () {
-        if (name.length > config.maxNameLength || !namePattern.test(name)) {
-          return yield* new AccountInvalid({
-            reason: `name must be 1 to ${config.maxNameLength} characters of letters, digits, '.', '_' or '-', starting with a letter or digit`
-          })
-        }
-        if (password.length < config.minPasswordLength || password.length > config.maxPasswordLength) {
-          return yield* new AccountInvalid({
-            reason: `password must be ${config.minPasswordLength} to ${config.maxPasswordLength} characters`
-          })
-        }
+        yield* validateRegistration(name, password, config)
         if (homeRegion.length === 0) return yield* new AccountInvalid({ reason: "homeRegion must not be empty" })
         if (Option.isSome(yield* store.findAccount(name))) return yield* new AccountExists({ name })
         const passwordHash = yield* hasher.hash(password)

@@ -6,16 +6,23 @@
  *
  * @since 0.1.0
  */
+import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
+import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
+import { SiteApi } from "@meridian/core/api/SiteApi"
 import type * as Site from "@meridian/core/kernel/Site"
+import type { IdentityService } from "@meridian/core/stores/Identity"
+import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import * as SiteApiLive from "./SiteApiLive.js"
 
 /**
  * Load of one HTTP address, for modules that pick the least loaded one.
@@ -44,7 +51,26 @@ export interface Extras {
   readonly metrics: () => ReadonlyArray<string>
   /** Extra fields of `/status`. */
   readonly status: () => Record<string, unknown>
+  /** Extra fields of the operator's `/v1/admin/status`. */
+  readonly details: () => Record<string, unknown>
 }
+
+/**
+ * Bounds of the HTTP server.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export interface Config {
+  /** Largest request body read into memory (a larger one is answered 413). */
+  readonly maxBodyBytes: number
+}
+
+/**
+ * @since 0.1.0
+ * @category config
+ */
+export const Config: Config = { maxBodyBytes: 1024 * 1024 }
 
 const escapeLabel = (value: string) => value.replace(/\\/g, "\\\\").replace(/"/g, '\\"').replace(/\n/g, "\\n")
 const escapeHtml = (value: string) =>
@@ -151,9 +177,7 @@ export const status = (site: Site.RunningSite, loads: ReadonlyArray<AddressLoad>
       links: site.routing?.links() ?? {},
       routes: site.routing?.routes() ?? {},
       actors: yield* site.system.actors,
-      supervision: site.system.root.info(),
       deadLetters: yield* site.system.deadLetters.counts,
-      envelopes: yield* site.system.stats,
       http: loads.map(({ name, host, port, activeConnections, bytesIn, bytesOut }) => ({
         name,
         address: `${host}:${port}`,
@@ -163,6 +187,24 @@ export const status = (site: Site.RunningSite, loads: ReadonlyArray<AddressLoad>
       })),
       ...extras.status()
     }
+  })
+
+/**
+ * The operator's status: the public one plus supervision, envelope counters, links in
+ * maintenance and the transport's counters.
+ *
+ * @since 0.1.0
+ * @category status
+ */
+export const details = (site: Site.RunningSite, loads: ReadonlyArray<AddressLoad>, extras: Extras) =>
+  Effect.gen(function* () {
+    return {
+      ...(yield* status(site, loads, extras)),
+      maintenance: site.routing?.maintenance() ?? [],
+      supervision: site.system.root.info(),
+      envelopes: yield* site.system.stats,
+      ...extras.details()
+    } as Record<string, unknown>
   })
 
 const page = (s: Effect.Effect.Success<ReturnType<typeof status>>) => {
@@ -194,11 +236,14 @@ td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}th{background:#f4f
  */
 export const serve = (options: {
   readonly site: Site.RunningSite
+  readonly identity: IdentityService
   readonly addresses: ReadonlyArray<{ readonly name: string; readonly host: string; readonly port: number }>
   readonly extras: Extras
+  readonly config?: Partial<Config>
 }): Effect.Effect<ReadonlyArray<AddressLoad>, Error, Scope.Scope> =>
   Effect.gen(function* () {
     const { site, extras } = options
+    const config = { ...Config, ...options.config }
     const loads: Array<AddressLoad> = []
     const own = HttpLayerRouter.addAll([
       HttpLayerRouter.route("GET", "/health", HttpServerResponse.unsafeJson({ status: "ok", site: site.name })),
@@ -220,21 +265,47 @@ export const serve = (options: {
         Effect.map(status(site, loads, extras), (s) => HttpServerResponse.html(page(s)))
       )
     ])
+    // The site API (accounts, operator routes) with its OpenAPI document and a docs page.
+    const api = HttpLayerRouter.addHttpApi(SiteApi, { openapiPath: "/openapi.json" }).pipe(
+      Layer.provide(
+        SiteApiLive.layer({ site, identity: options.identity, details: () => details(site, loads, extras) })
+      ),
+      Layer.provide(NodeHttpServer.layerContext)
+    )
+    const docs = HttpApiScalar.layerHttpLayerRouter({ api: SiteApi, path: "/docs" })
     const moduleRoutes = site.modules.flatMap((m) => (m.routes === undefined ? [] : [m.routes]))
     // A fresh memo map: several sites in one process (tests) must not share one router.
-    const app = yield* HttpLayerRouter.toHttpEffect(Layer.mergeAll(own, ...moduleRoutes)).pipe(
+    const app = yield* HttpLayerRouter.toHttpEffect(Layer.mergeAll(own, api, docs, ...moduleRoutes)).pipe(
       Effect.provideServiceEffect(Layer.CurrentMemoMap, Layer.makeMemoMap)
     )
     const handled = app.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(config.maxBodyBytes)),
       Effect.catchTag("RouteNotFound", () =>
         Effect.succeed(HttpServerResponse.unsafeJson({ error: "NotFound", message: "no such route" }, { status: 404 }))
       ),
-      Effect.catchAllCause((cause) =>
-        Effect.zipRight(
+      Effect.catchAllCause((cause) => {
+        // A body over the bound, or one that does not parse: the client's fault, said plainly.
+        const failure = Cause.failureOption(cause)
+        const error: unknown = Option.isSome(failure) ? failure.value : undefined
+        if (typeof error === "object" && error !== null && "_tag" in error && error._tag === "RequestError") {
+          const detail = String((error as { readonly cause?: unknown }).cause)
+          return Effect.succeed(
+            detail.includes("maxBytes")
+              ? HttpServerResponse.unsafeJson(
+                  { error: "PayloadTooLarge", message: `request body over ${config.maxBodyBytes} bytes` },
+                  { status: 413 }
+                )
+              : HttpServerResponse.unsafeJson(
+                  { error: "BadRequest", message: `unreadable request body: ${detail}`.slice(0, 300) },
+                  { status: 400 }
+                )
+          )
+        }
+        return Effect.zipRight(
           Effect.logError("http: request failed", cause),
           Effect.succeed(HttpServerResponse.unsafeJson({ error: "InternalError" }, { status: 500 }))
         )
-      )
+      })
     )
     for (const address of options.addresses) {
       const server = createServer()

@@ -9,7 +9,7 @@ import type * as Module from "@meridian/core/kernel/Module"
 import * as Site from "@meridian/core/kernel/Site"
 import type { Blobs } from "@meridian/core/stores/Blobs"
 import type { Dedupe } from "@meridian/core/stores/Dedupe"
-import type { Identity } from "@meridian/core/stores/Identity"
+import { Identity } from "@meridian/core/stores/Identity"
 import type { KeyValue } from "@meridian/core/stores/KeyValue"
 import type { Outbox } from "@meridian/core/stores/Outbox"
 import { parseHostPort, type Topology } from "@meridian/core/topology/Topology"
@@ -87,6 +87,7 @@ export const start = (options: {
     })
     const http = yield* SiteHttp.serve({
       site: running,
+      identity: yield* Identity,
       addresses,
       extras: {
         metrics: () => [
@@ -99,6 +100,9 @@ export const start = (options: {
           `meridian_tcp_bytes_total{direction="out"} ${transport.stats.bytesOut}`
         ],
         status: () => ({
+          tcp: { address: `${transport.address.host}:${transport.address.port}`, connected: transport.connected() }
+        }),
+        details: () => ({
           tcp: {
             address: `${transport.address.host}:${transport.address.port}`,
             connected: transport.connected(),
