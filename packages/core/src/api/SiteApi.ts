@@ -14,6 +14,9 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpApiSecurity from "@effect/platform/HttpApiSecurity"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Context from "effect/Context"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
 import * as Schema from "effect/Schema"
 import { AccountsUnavailable, IssuedToken } from "../accounts/Accounts.js"
 import {
@@ -21,6 +24,7 @@ import {
   AccountInfo,
   AccountInvalid,
   Forbidden,
+  type IdentityService,
   InvalidCredentials,
   Principal,
   TokenInvalidReason
@@ -90,6 +94,27 @@ export class Authentication extends HttpApiMiddleware.Tag<Authentication>()("Aut
   provides: CurrentPrincipal,
   security: { bearer: HttpApiSecurity.bearer }
 }) {}
+
+/**
+ * The {@link Authentication} middleware over a site's identity service: a module that serves an
+ * `HttpApi` of its own marks its endpoints `.middleware(Authentication)` and provides this layer
+ * (with `context.stores.identity`), so every API authenticates the same way.
+ *
+ * @since 0.1.0
+ * @category middleware
+ */
+export const layerAuthentication = (identity: IdentityService): Layer.Layer<Authentication> =>
+  Layer.succeed(
+    Authentication,
+    Authentication.of({
+      bearer: (token) => {
+        const text = Redacted.value(token)
+        return text === ""
+          ? Effect.fail(new Unauthorized({ reason: "missing" }))
+          : Effect.mapError(identity.verify(text), (e) => new Unauthorized({ reason: e.reason }))
+      }
+    })
+  )
 
 /**
  * Bounds of what the API accepts in one request.

@@ -6,19 +6,11 @@
  * @since 0.1.0
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
-import {
-  Authentication,
-  CurrentPrincipal,
-  NotFound,
-  SiteApi,
-  Unauthorized,
-  Unavailable
-} from "@meridian/core/api/SiteApi"
+import { CurrentPrincipal, layerAuthentication, NotFound, SiteApi, Unavailable } from "@meridian/core/api/SiteApi"
 import type * as Site from "@meridian/core/kernel/Site"
 import { type IdentityService, requireRole } from "@meridian/core/stores/Identity"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
 
 /** Kernel failures of the asks and tells behind a route: the route answers 503 Unavailable. */
 const kernelErrors = new Set([
@@ -85,18 +77,6 @@ export interface Options {
  */
 export const layer = (options: Options) => {
   const { identity, site } = options
-
-  const authentication = Layer.succeed(
-    Authentication,
-    Authentication.of({
-      bearer: (token) => {
-        const text = Redacted.value(token)
-        return text === ""
-          ? Effect.fail(new Unauthorized({ reason: "missing" }))
-          : Effect.mapError(identity.verify(text), (e) => new Unauthorized({ reason: e.reason }))
-      }
-    })
-  )
 
   const accounts = HttpApiBuilder.group(SiteApi, "accounts", (handlers) =>
     handlers
@@ -169,5 +149,5 @@ export const layer = (options: Options) => {
       )
   )
 
-  return Layer.mergeAll(accounts, admin).pipe(Layer.provide(authentication))
+  return Layer.mergeAll(accounts, admin).pipe(Layer.provide(layerAuthentication(identity)))
 }
