@@ -37,7 +37,7 @@ import * as Schema from "effect/Schema"
 import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { homedir } from "node:os"
 import { dirname, join, resolve } from "node:path"
-import { topologyFile, TOPOLOGY_ENV } from "./run.js"
+import { localSecret, topologyFile, TOPOLOGY_ENV } from "./run.js"
 import { loadFile } from "./topology.js"
 
 /**
@@ -249,10 +249,10 @@ const accountCreate = (modules: Module.Registry) =>
           return yield* new ClientFailed({ message: "--operator needs --site (the site whose data to write)", code: 2 })
         }
         const site = yield* siteOf(topology, args.site)
-        const secret = SiteNode.secretOf(topology, process.env)
+        const secret = SiteNode.secretOf(topology, process.env) ?? localSecret()
         if (secret === undefined) {
           return yield* new ClientFailed({
-            message: `no shared secret: set \`secret\` in the topology or ${SiteNode.SECRET_ENV}`,
+            message: `no shared secret: set \`secret\` in the topology or ${SiteNode.SECRET_ENV}, or run \`meridian up\` here once`,
             code: 2
           })
         }

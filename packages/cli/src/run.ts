@@ -21,6 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
+import { mkdirSync, readFileSync, writeFileSync } from "node:fs"
 import { join, resolve } from "node:path"
 import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
@@ -68,6 +69,30 @@ export const topologyFile = (given: Option.Option<string>) =>
       ? "meridian.yaml"
       : bundledTopology
   })
+
+/**
+ * Where `up` keeps the secret it generated when the topology and the environment have none, so the
+ * next `up` (and `meridian account create --operator`) use the same one: tokens stay valid.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const LOCAL_SECRET = join(".meridian", "secret")
+
+/**
+ * The secret `up` generated earlier in this directory, if any.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const localSecret = (): string | undefined => {
+  try {
+    const text = readFileSync(LOCAL_SECRET, "utf8").trim()
+    return text === "" ? undefined : text
+  } catch {
+    return undefined
+  }
+}
 
 const bin = fileURLToPath(new URL("../bin/meridian.js", import.meta.url))
 
@@ -181,10 +206,12 @@ export const makeUpCommand = (modules: Module.Registry) =>
           const topology = yield* loadFile(file, modules).pipe(
             Effect.mapError(() => new RunFailed({ reason: "invalid topology" }))
           )
-          let secret = SiteNode.secretOf(topology, process.env)
+          let secret = SiteNode.secretOf(topology, process.env) ?? localSecret()
           if (secret === undefined) {
             secret = randomBytes(24).toString("hex")
-            yield* Console.log(`meridian up: no shared secret configured; generated one for this run`)
+            mkdirSync(".meridian", { recursive: true, mode: 0o700 })
+            writeFileSync(LOCAL_SECRET, secret + "\n", { mode: 0o600 })
+            yield* Console.log(`meridian up: no shared secret configured; generated one in ${LOCAL_SECRET}`)
           }
           const sites = Object.keys(topology.sites).sort()
           yield* Console.log(`meridian up: ${topology.name} from ${file}: ${sites.join(", ")} (Ctrl-C stops all)`)
