@@ -5,10 +5,11 @@
  * @since 0.1.0
  */
 import type * as Module from "@meridian/core/kernel/Module"
+import * as Files from "@meridian/core/files/Files"
 import * as Ping from "@meridian/core/ping/Ping"
 
 /**
  * @since 0.1.0
  * @category registry
  */
-export const modules: Module.Registry = [Ping.module]
+export const modules: Module.Registry = [Ping.module, Files.module]

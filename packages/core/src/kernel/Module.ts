@@ -15,6 +15,7 @@ import type { DedupeService } from "../stores/Dedupe.js"
 import type { IdentityService } from "../stores/Identity.js"
 import type { KeyValueService } from "../stores/KeyValue.js"
 import type { OutboxService } from "../stores/Outbox.js"
+import type { StagingService } from "../stores/Staging.js"
 import type { Simulation } from "../sim/Scenario.js"
 import type { Site, Topology } from "../topology/Topology.js"
 import type * as Actor from "./Actor.js"
@@ -50,6 +51,8 @@ export interface SiteContext {
     /** Key-value store; use the module's name as namespace. */
     readonly kv: KeyValueService
     readonly blobs: BlobsService
+    /** Uploads in progress (resumable). */
+    readonly staging: StagingService
     readonly identity: IdentityService
   }
 }
@@ -67,6 +70,11 @@ export interface Started {
    * streaming routes with `HttpLayerRouter.add`).
    */
   readonly routes?: Layer.Layer<never, never, HttpLayerRouter.HttpRouter>
+  /**
+   * Prometheus lines this module adds to `/metrics` (`name{labels} value`; the site label is
+   * added), read at each scrape.
+   */
+  readonly metrics?: () => ReadonlyArray<string>
 }
 
 /**

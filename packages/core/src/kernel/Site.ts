@@ -22,6 +22,7 @@ import { Dedupe } from "../stores/Dedupe.js"
 import { Identity, validateRegistration } from "../stores/Identity.js"
 import { KeyValue } from "../stores/KeyValue.js"
 import { Outbox } from "../stores/Outbox.js"
+import { Staging } from "../stores/Staging.js"
 import { problemsFromParseError, type Problem, type Topology } from "../topology/Topology.js"
 import * as ActorSystem from "./ActorSystem.js"
 import * as DeadLetters from "./DeadLetters.js"
@@ -85,6 +86,7 @@ export interface RunningSite {
   readonly modules: ReadonlyArray<{
     readonly name: string
     readonly routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter> | undefined
+    readonly metrics: (() => ReadonlyArray<string>) | undefined
   }>
   /** The router, when the site has a transport. */
   readonly routing: Routing.Routing | undefined
@@ -104,7 +106,7 @@ export interface RunningSite {
  */
 export const start = (
   options: Options
-): Effect.Effect<RunningSite, SiteStartError, Scope.Scope | Dedupe | Outbox | KeyValue | Blobs | Identity> =>
+): Effect.Effect<RunningSite, SiteStartError, Scope.Scope | Dedupe | Outbox | KeyValue | Blobs | Staging | Identity> =>
   Effect.gen(function* () {
     const { site, topology } = options
     const fail = (problems: ReadonlyArray<Problem>) => new SiteStartError({ site, problems })
@@ -166,6 +168,7 @@ export const start = (
       dedupe: yield* Dedupe,
       kv: yield* KeyValue,
       blobs: yield* Blobs,
+      staging: yield* Staging,
       identity: yield* Identity
     }
 
@@ -212,7 +215,7 @@ export const start = (
           }
         ])
       }
-      started.push({ name: module.name, routes: result.right.routes })
+      started.push({ name: module.name, routes: result.right.routes, metrics: result.right.metrics })
     }
 
     return {

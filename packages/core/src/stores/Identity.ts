@@ -636,6 +636,13 @@ export interface IdentityService {
   /** Records a revocation locally (revocations reach other sites as durable messages). */
   readonly revoke: (tokenId: string, expiresAt: number) => Effect.Effect<void, IdentityStoreFull>
   readonly requireRole: (principal: Principal, role: Role) => Effect.Effect<void, Forbidden>
+  /**
+   * Signs `data` for `purpose` with the deployment's key (domain-separated from tokens), so any
+   * site can check a capability another site handed out (a download address...).
+   */
+  readonly sign: (purpose: string, data: string) => string
+  /** Checks a {@link IdentityService.sign} signature in constant time. */
+  readonly verifySignature: (purpose: string, data: string, signature: string) => boolean
 }
 
 /**
@@ -788,7 +795,12 @@ export const make = (options: IdentityOptions): Effect.Effect<IdentityService, n
       issue,
       verify,
       revoke: (tokenId, expiresAt) => store.addRevocation(tokenId, expiresAt),
-      requireRole
+      requireRole,
+      sign: (purpose, data) => Encoding.encodeBase64Url(sign(`${purpose}\n${data}`)),
+      verifySignature: (purpose, data, signature) => {
+        const given = decodeCanonicalBase64Url(signature)
+        return Option.isSome(given) && constantTimeEqual(sign(`${purpose}\n${data}`), given.value)
+      }
     }
   })
 

@@ -7,6 +7,7 @@
  */
 import * as Layer from "effect/Layer"
 import * as Blobs from "./Blobs.js"
+import * as Staging from "./Staging.js"
 import * as Dedupe from "./Dedupe.js"
 import * as Identity from "./Identity.js"
 import * as KeyValue from "./KeyValue.js"
@@ -23,6 +24,8 @@ export interface Options {
   readonly dedupe?: Partial<Dedupe.DedupeConfig>
   readonly keyValue?: Partial<KeyValue.KeyValueConfig>
   readonly blobs?: Partial<Blobs.BlobsConfig>
+  /** Most bytes of uploads in progress (default 1 GiB). */
+  readonly stagingBytes?: number
   /** scrypt cost; tests and the simulator use a small N. */
   readonly scrypt?: Partial<Identity.ScryptParams>
 }
@@ -34,12 +37,19 @@ export interface Options {
 export const layer = (
   options: Options
 ): Layer.Layer<
-  Outbox.Outbox | Dedupe.Dedupe | KeyValue.KeyValue | Blobs.Blobs | Identity.Identity | Identity.IdentityStore
+  | Outbox.Outbox
+  | Dedupe.Dedupe
+  | KeyValue.KeyValue
+  | Blobs.Blobs
+  | Staging.Staging
+  | Identity.Identity
+  | Identity.IdentityStore
 > =>
   Layer.mergeAll(
     Outbox.layerMemory(options.outbox ?? {}),
     Dedupe.layerMemory(options.dedupe ?? {}),
     KeyValue.layerMemory(options.keyValue ?? {}),
     Blobs.layerMemory(options.blobs ?? {}),
+    Staging.layerMemory({ maxBytes: options.stagingBytes ?? 1024 ** 3 }),
     Identity.layerMemory({ signingKey: options.signingKey, scrypt: options.scrypt ?? {} })
   )

@@ -159,7 +159,8 @@ export const metrics = (site: Site.RunningSite, loads: ReadonlyArray<AddressLoad
         ]
       )
     )
-    lines.push(...extras.metrics().map((l) => l.replace("{", `{${label},`)))
+    const moduleLines = site.modules.flatMap((m) => m.metrics?.() ?? [])
+    lines.push(...[...extras.metrics(), ...moduleLines].map((l) => l.replace("{", `{${label},`)))
     return lines.join("\n") + "\n"
   })
 

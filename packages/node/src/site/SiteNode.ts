@@ -12,6 +12,7 @@ import type { Dedupe } from "@meridian/core/stores/Dedupe"
 import { Identity } from "@meridian/core/stores/Identity"
 import type { KeyValue } from "@meridian/core/stores/KeyValue"
 import type { Outbox } from "@meridian/core/stores/Outbox"
+import type { Staging } from "@meridian/core/stores/Staging"
 import { parseHostPort, type Topology } from "@meridian/core/topology/Topology"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -59,7 +60,7 @@ export const start = (options: {
   readonly secret: string
   readonly tcp?: Partial<TcpTransport.Config>
   readonly drainTimeout?: Duration.DurationInput
-}): Effect.Effect<SiteNode, Error, Scope.Scope | Outbox | Dedupe | KeyValue | Blobs | Identity> =>
+}): Effect.Effect<SiteNode, Error, Scope.Scope | Outbox | Dedupe | KeyValue | Blobs | Staging | Identity> =>
   Effect.gen(function* () {
     const { topology, site } = options
     const info = topology.sites[site]

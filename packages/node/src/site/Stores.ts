@@ -10,6 +10,7 @@ import * as Layer from "effect/Layer"
 import { createHmac } from "node:crypto"
 import { join } from "node:path"
 import * as DiskBlobs from "../blobs/DiskBlobs.js"
+import * as DiskStaging from "../files/DiskStaging.js"
 import * as Sqlite from "../sqlite/index.js"
 
 /**
@@ -30,5 +31,10 @@ export const layer = (options: { readonly dataDir: string; readonly secret: stri
   const identity = Identity.layer({ signingKey: signingKey(options.secret) }).pipe(
     Layer.provide(Layer.merge(sql, Identity.layerScryptHasher({})))
   )
-  return Layer.mergeAll(sql, identity, DiskBlobs.layer({ directory: join(options.dataDir, "blobs") }))
+  return Layer.mergeAll(
+    sql,
+    identity,
+    DiskBlobs.layer({ directory: join(options.dataDir, "blobs") }),
+    DiskStaging.layer({ directory: join(options.dataDir, "uploads") })
+  )
 }
