@@ -34,9 +34,11 @@ describe("accounts, tokens and operator commands across real site processes", ()
 
     const procs = runSites(topology, dir, ["n1", "s1", "w1"])
     try {
-      await eventually("three sites route to each other", async () => {
-        const s = await json(url("n1", "/status"))
-        return Object.keys(s.routes as object).length === 2 ? true : undefined
+      await eventually("three sites serve and route to each other", async () => {
+        for (const site of ["n1", "s1", "w1"] as const) {
+          if (Object.keys((await json(url(site, "/status"))).routes as object).length !== 2) return undefined
+        }
+        return true
       })
 
       // A user registered at n1 with its home in the south; the name is then taken everywhere.

@@ -58,8 +58,18 @@ export const json = async (url: string, init?: RequestInit) => {
  * ports, all running `ping`, linked in a triangle; `dialS1` makes n1 dial s1 at that address.
  */
 export const threeSites = async (
-  options: { readonly file?: string; readonly dialS1?: (tcpS1: number) => Promise<string> } = {}
+  options: {
+    readonly file?: string
+    readonly dialS1?: (tcpS1: number) => Promise<string>
+    /** The modules every site runs, as YAML flow (default `{ ping: {} }`). */
+    readonly modules?: string
+    /** Extra region fields, YAML flow (e.g. `countries: [CN]`), by region. */
+    readonly regions?: Partial<Record<"north" | "south" | "west", string>>
+  } = {}
 ) => {
+  const modules = options.modules ?? "{ ping: {} }"
+  const extra = (region: "north" | "south" | "west") =>
+    options.regions?.[region] === undefined ? "" : `, ${options.regions[region]}`
   const dir = mkdtempSync(join(tmpdir(), "meridian-test-"))
   const [t1, t2, t3, h1, h2, h3] = await Promise.all(Array.from({ length: 6 }, freePort))
   const dial = options.dialS1 === undefined ? undefined : await options.dialS1(t2!)
@@ -71,13 +81,13 @@ export const threeSites = async (
       "defaultRegion: north",
       "secret: test-secret-0123456789",
       "regions:",
-      '  north: { cidrs: ["10.1.0.0/16"] }',
-      '  south: { cidrs: ["10.2.0.0/16"] }',
-      '  west: { cidrs: ["10.3.0.0/16"] }',
+      `  north: { cidrs: ["10.1.0.0/16"]${extra("north")} }`,
+      `  south: { cidrs: ["10.2.0.0/16"]${extra("south")} }`,
+      `  west: { cidrs: ["10.3.0.0/16"]${extra("west")} }`,
       "sites:",
-      `  n1: { region: north, tcp: "127.0.0.1:${t1}", http: "127.0.0.1:${h1}", modules: { ping: {} } }`,
-      `  s1: { region: south, tcp: "127.0.0.1:${t2}", http: "127.0.0.1:${h2}", modules: { ping: {} } }`,
-      `  w1: { region: west, tcp: "127.0.0.1:${t3}", http: "127.0.0.1:${h3}", modules: { ping: {} } }`,
+      `  n1: { region: north, tcp: "127.0.0.1:${t1}", http: "127.0.0.1:${h1}", modules: ${modules} }`,
+      `  s1: { region: south, tcp: "127.0.0.1:${t2}", http: "127.0.0.1:${h2}", modules: ${modules} }`,
+      `  w1: { region: west, tcp: "127.0.0.1:${t3}", http: "127.0.0.1:${h3}", modules: ${modules} }`,
       "links:",
       dial === undefined ? "  - { between: [n1, s1] }" : `  - { between: [n1, s1], dial: "${dial}" }`,
       "  - { between: [n1, w1] }",

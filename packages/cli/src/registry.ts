@@ -7,9 +7,21 @@
 import type * as Module from "@meridian/core/kernel/Module"
 import * as Files from "@meridian/core/files/Files"
 import * as Ping from "@meridian/core/ping/Ping"
+import * as MaxMindGeo from "@meridian/node/files/MaxMindGeo"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Effect from "effect/Effect"
 
 /**
  * @since 0.1.0
  * @category registry
  */
-export const modules: Module.Registry = [Ping.module, Files.module]
+export const modules: Module.Registry = [
+  Ping.module,
+  Files.make({
+    loadGeoIp: (file) =>
+      MaxMindGeo.make({ file }).pipe(
+        Effect.provide(NodeContext.layer),
+        Effect.mapError((e) => ({ message: `GeoIP database ${e.file}: ${e.reason}` }))
+      )
+  })
+]

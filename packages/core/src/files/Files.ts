@@ -24,6 +24,7 @@ import * as Stream from "effect/Stream"
 import * as Actor from "../kernel/Actor.js"
 import * as Address from "../kernel/Address.js"
 import * as Module from "../kernel/Module.js"
+import * as Directory from "./Directory.js"
 import { randomBytes, type Principal } from "../stores/Identity.js"
 import type { Site } from "../topology/Topology.js"
 import {
@@ -64,7 +65,11 @@ export const Settings = Schema.Struct({
   /** Most recipients of one transfer, and most transfers one inbox lists. */
   maxRecipients: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 10_000)), { default: () => 100 }),
   maxListed: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { default: () => 1000 }),
-  mailboxCapacity: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 1024 })
+  mailboxCapacity: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 1024 }),
+  /** Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the client. */
+  trustedProxies: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  /** A MaxMind country database (`.mmdb`) for clients no CIDR of the topology claims. */
+  geoipDatabase: Schema.optional(Schema.String)
 })
 export type Settings = typeof Settings.Type
 
@@ -192,560 +197,633 @@ const addressesOf = (site: Site): Array<AddressState> =>
 // ---------------------------------------------------------------------------------------------
 
 /**
- * The regional file service module.
+ * What the binary supplies: how to open a GeoIP database (reading files is the node package's).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options {
+  readonly loadGeoIp?: (file: string) => Effect.Effect<Directory.GeoIpService, { readonly message: string }>
+}
+
+/**
+ * The regional file service module, with the binary's GeoIP loader.
  *
  * @since 0.1.0
  * @category modules
  */
-export const module = Module.make({
-  name: "files",
-  description: "regional file servers: offline transfers (tus uploads), inboxes, brokered downloads",
-  settings: Settings,
-  start: (context, settings) =>
-    Effect.gen(function* () {
-      const { kv, blobs, staging, identity } = context.stores
-      const site = context.site
-      const region = context.siteInfo.region
-      const addresses = addressesOf(context.siteInfo)
-      const fileServers = Object.keys(context.topology.sites).filter(
-        (name) => context.topology.sites[name]!.modules.files !== undefined
-      )
-      const now = Effect.clockWith((clock) => clock.currentTimeMillis)
-      const ref = (target: string) => context.system.ref(FilesProtocol, Address.make(target, ACTOR))
-
-      /** The least loaded address: fewest active transfers, then fewest bytes/s, then by name. */
-      const choose = (): AddressState => {
-        const best = [...addresses].sort((a, b) => a.active - b.active || a.rate - b.rate)[0]!
-        best.chosen++
-        return best
-      }
-      const addressOfRequest = (request: HttpServerRequest.HttpServerRequest) => {
-        const host = header(request, "host")
-        return addresses.find((a) => a.hostPort === host) ?? addresses[0]!
-      }
-
-      const getTransfer = (id: string) => Effect.map(kv.get(NAMESPACE, transferKey(id)), Option.flatMap(decodeTransfer))
-      const listTransfers = Effect.map(kv.list(NAMESPACE, "transfer/"), (entries) =>
-        entries.flatMap((e) => Option.toArray(decodeTransfer(e.value)))
-      )
-      const listUploads = Effect.map(kv.list(NAMESPACE, "upload/"), (entries) =>
-        entries.flatMap((e) => Option.toArray(decodeUpload(e.value)))
-      )
-      const putTransfer = (transfer: Transfer) => kv.set(NAMESPACE, transferKey(transfer.id), encodeTransfer(transfer))
-
-      const downloadAddress = (transfer: Transfer, user: string): Effect.Effect<DownloadAddress> =>
-        Effect.gen(function* () {
-          const expiresAt = (yield* now) + settings.downloadTokenTtlSeconds * 1000
-          const sig = identity.sign(DOWNLOAD_PURPOSE, `${transfer.id}\n${user}\n${expiresAt}`)
-          const address = choose()
-          const query = `user=${encodeURIComponent(user)}&expires=${expiresAt}&sig=${sig}`
-          return {
-            url: `${urlOf(address.hostPort)}/v1/files/data/${transfer.id}?${query}`,
-            address: address.name,
-            holder: site,
-            expiresAt
-          }
-        })
-
-      const mayFetch = (transfer: Transfer, user: string) =>
-        transfer.recipients.includes(user) || transfer.sender === user
-
-      yield* context.spawn(
-        Actor.make(
-          ACTOR,
-          FilesProtocol,
-          () =>
-            Effect.succeed({
-              RequestDownload: (request: RequestDownload) =>
-                Effect.gen(function* () {
-                  const transfer = yield* getTransfer(request.id)
-                  if (Option.isNone(transfer) || transfer.value.holder !== site) {
-                    return yield* new TransferNotFound({ id: request.id })
-                  }
-                  if ((yield* now) >= transfer.value.expiresAt) return yield* new TransferNotFound({ id: request.id })
-                  if (!mayFetch(transfer.value, request.user)) {
-                    return yield* new NotARecipient({ id: request.id, user: request.user })
-                  }
-                  return yield* downloadAddress(transfer.value, request.user)
-                }),
-              RequestAddress: () =>
-                Effect.sync(() => {
-                  const address = choose()
-                  return { name: address.name, url: urlOf(address.hostPort) }
-                }),
-              // A full key-value store fails the handler: the offer is not acknowledged and comes again.
-              Offer: (offer: Offer) => Effect.orDie(putTransfer(offer.transfer))
-            }),
-          { mailboxCapacity: settings.mailboxCapacity, transactional: true }
+export const make = (deps: Options = {}) =>
+  Module.make({
+    name: "files",
+    description: "regional file servers: offline transfers (tus uploads), inboxes, brokered downloads",
+    settings: Settings,
+    start: (context, settings) =>
+      Effect.gen(function* () {
+        const { kv, blobs, staging, identity } = context.stores
+        const site = context.site
+        const region = context.siteInfo.region
+        const directory = Directory.make(context.topology)
+        const proxies = Directory.proxyList(settings.trustedProxies)
+        const geo: Directory.GeoIpService =
+          settings.geoipDatabase === undefined
+            ? Directory.GeoIp.none
+            : deps.loadGeoIp === undefined
+              ? yield* Effect.fail(new Error("this binary cannot read GeoIP databases (geoipDatabase is set)"))
+              : yield* deps.loadGeoIp(settings.geoipDatabase)
+        const addresses = addressesOf(context.siteInfo)
+        const fileServers = Object.keys(context.topology.sites).filter(
+          (name) => context.topology.sites[name]!.modules.files !== undefined
         )
-      )
+        const now = Effect.clockWith((clock) => clock.currentTimeMillis)
+        const ref = (target: string) => context.system.ref(FilesProtocol, Address.make(target, ACTOR))
 
-      // Load: bytes/s per address, smoothed every second.
-      yield* Effect.forkScoped(
-        Effect.forever(
-          Effect.zipRight(
-            Effect.sleep(Duration.seconds(1)),
-            Effect.sync(() => {
-              for (const a of addresses) {
-                a.rate = a.rate / 2 + (a.bytes - a.lastBytes) / 2
-                a.lastBytes = a.bytes
-              }
-            })
-          )
-        )
-      )
-
-      // Cleanup: unfinished uploads and transfers past their expiry (the blob with its last reference).
-      const cleanup = Effect.gen(function* () {
-        const at = yield* now
-        for (const upload of yield* listUploads) {
-          if (upload.expiresAt > at) continue
-          yield* staging.remove(upload.id)
-          yield* kv.delete(NAMESPACE, uploadKey(upload.id))
+        /** The least loaded address: fewest active transfers, then fewest bytes/s, then by name. */
+        const choose = (): AddressState => {
+          const best = [...addresses].sort((a, b) => a.active - b.active || a.rate - b.rate)[0]!
+          best.chosen++
+          return best
         }
-        for (const transfer of yield* listTransfers) {
-          if (transfer.expiresAt > at) continue
-          yield* kv.delete(NAMESPACE, transferKey(transfer.id))
-          if (transfer.holder === site) yield* Effect.ignore(blobs.release(transfer.sha256))
+        const addressOfRequest = (request: HttpServerRequest.HttpServerRequest) => {
+          const host = header(request, "host")
+          return addresses.find((a) => a.hostPort === host) ?? addresses[0]!
         }
-      })
-      yield* Effect.forkScoped(
-        Effect.forever(
-          Effect.zipRight(
-            Effect.sleep(Duration.seconds(settings.cleanupIntervalSeconds)),
-            cleanup.pipe(Effect.catchAllCause((cause) => Effect.logWarning("files: cleanup failed", cause)))
-          )
+
+        const getTransfer = (id: string) =>
+          Effect.map(kv.get(NAMESPACE, transferKey(id)), Option.flatMap(decodeTransfer))
+        const listTransfers = Effect.map(kv.list(NAMESPACE, "transfer/"), (entries) =>
+          entries.flatMap((e) => Option.toArray(decodeTransfer(e.value)))
         )
-      )
+        const listUploads = Effect.map(kv.list(NAMESPACE, "upload/"), (entries) =>
+          entries.flatMap((e) => Option.toArray(decodeUpload(e.value)))
+        )
+        const putTransfer = (transfer: Transfer) =>
+          kv.set(NAMESPACE, transferKey(transfer.id), encodeTransfer(transfer))
 
-      // ---- HTTP -------------------------------------------------------------------------------
-
-      const authenticate = Effect.gen(function* () {
-        const request = yield* HttpServerRequest.HttpServerRequest
-        const auth = header(request, "authorization")
-        if (auth === undefined || !auth.startsWith("Bearer ")) {
-          return yield* refuse(401, "Unauthorized", "an Authorization: Bearer token is required", {
-            "www-authenticate": "Bearer"
+        const downloadAddress = (transfer: Transfer, user: string): Effect.Effect<DownloadAddress> =>
+          Effect.gen(function* () {
+            const expiresAt = (yield* now) + settings.downloadTokenTtlSeconds * 1000
+            const sig = identity.sign(DOWNLOAD_PURPOSE, `${transfer.id}\n${user}\n${expiresAt}`)
+            const address = choose()
+            const query = `user=${encodeURIComponent(user)}&expires=${expiresAt}&sig=${sig}`
+            return {
+              url: `${urlOf(address.hostPort)}/v1/files/data/${transfer.id}?${query}`,
+              address: address.name,
+              holder: site,
+              expiresAt
+            }
           })
-        }
-        return yield* identity
-          .verify(auth.slice("Bearer ".length).trim())
-          .pipe(Effect.catchAll((e) => refuse(401, "Unauthorized", `token ${e.reason}`)))
-      })
 
-      const tusHeaders = { "tus-resumable": TUS_VERSION }
-      const requireTus = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
-        header(request, "tus-resumable") === TUS_VERSION
-          ? Effect.succeed(request)
-          : refuse(412, "PreconditionFailed", `Tus-Resumable: ${TUS_VERSION} is required`, {
-              "tus-version": TUS_VERSION
+        const mayFetch = (transfer: Transfer, user: string) =>
+          transfer.recipients.includes(user) || transfer.sender === user
+
+        yield* context.spawn(
+          Actor.make(
+            ACTOR,
+            FilesProtocol,
+            () =>
+              Effect.succeed({
+                RequestDownload: (request: RequestDownload) =>
+                  Effect.gen(function* () {
+                    const transfer = yield* getTransfer(request.id)
+                    if (Option.isNone(transfer) || transfer.value.holder !== site) {
+                      return yield* new TransferNotFound({ id: request.id })
+                    }
+                    if ((yield* now) >= transfer.value.expiresAt) return yield* new TransferNotFound({ id: request.id })
+                    if (!mayFetch(transfer.value, request.user)) {
+                      return yield* new NotARecipient({ id: request.id, user: request.user })
+                    }
+                    return yield* downloadAddress(transfer.value, request.user)
+                  }),
+                RequestAddress: () =>
+                  Effect.sync(() => {
+                    const address = choose()
+                    return { name: address.name, url: urlOf(address.hostPort) }
+                  }),
+                // A full key-value store fails the handler: the offer is not acknowledged and comes again.
+                Offer: (offer: Offer) => Effect.orDie(putTransfer(offer.transfer))
+              }),
+            { mailboxCapacity: settings.mailboxCapacity, transactional: true }
+          )
+        )
+
+        // Load: bytes/s per address, smoothed every second.
+        yield* Effect.forkScoped(
+          Effect.forever(
+            Effect.zipRight(
+              Effect.sleep(Duration.seconds(1)),
+              Effect.sync(() => {
+                for (const a of addresses) {
+                  a.rate = a.rate / 2 + (a.bytes - a.lastBytes) / 2
+                  a.lastBytes = a.bytes
+                }
+              })
+            )
+          )
+        )
+
+        // Cleanup: unfinished uploads and transfers past their expiry (the blob with its last reference).
+        const cleanup = Effect.gen(function* () {
+          const at = yield* now
+          for (const upload of yield* listUploads) {
+            if (upload.expiresAt > at) continue
+            yield* staging.remove(upload.id)
+            yield* kv.delete(NAMESPACE, uploadKey(upload.id))
+          }
+          for (const transfer of yield* listTransfers) {
+            if (transfer.expiresAt > at) continue
+            yield* kv.delete(NAMESPACE, transferKey(transfer.id))
+            if (transfer.holder === site) yield* Effect.ignore(blobs.release(transfer.sha256))
+          }
+        })
+        yield* Effect.forkScoped(
+          Effect.forever(
+            Effect.zipRight(
+              Effect.sleep(Duration.seconds(settings.cleanupIntervalSeconds)),
+              cleanup.pipe(Effect.catchAllCause((cause) => Effect.logWarning("files: cleanup failed", cause)))
+            )
+          )
+        )
+
+        // ---- HTTP -------------------------------------------------------------------------------
+
+        const authenticate = Effect.gen(function* () {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const auth = header(request, "authorization")
+          if (auth === undefined || !auth.startsWith("Bearer ")) {
+            return yield* refuse(401, "Unauthorized", "an Authorization: Bearer token is required", {
+              "www-authenticate": "Bearer"
             })
-      )
-
-      const ownUpload = (principal: Principal) =>
-        Effect.gen(function* () {
-          const { id } = yield* HttpRouter.params
-          if (id === undefined || !idPattern.test(id)) return yield* refuse(404, "NotFound", "no such upload")
-          const upload = Option.flatMap(yield* kv.get(NAMESPACE, uploadKey(id)), decodeUpload)
-          if (Option.isNone(upload)) {
-            return Option.isSome(yield* getTransfer(id))
-              ? yield* refuse(410, "Gone", "this upload is complete")
-              : yield* refuse(404, "NotFound", "no such upload")
           }
-          if (upload.value.owner !== principal.name) return yield* refuse(404, "NotFound", "no such upload")
-          if ((yield* now) >= upload.value.expiresAt) return yield* refuse(410, "Gone", "this upload expired")
-          return upload.value
+          return yield* identity
+            .verify(auth.slice("Bearer ".length).trim())
+            .pipe(Effect.catchAll((e) => refuse(401, "Unauthorized", `token ${e.reason}`)))
         })
 
-      const usageOf = (user: string) =>
-        Effect.gen(function* () {
-          const held = (yield* listTransfers).filter((t) => t.holder === site && t.sender === user)
-          const pending = (yield* listUploads).filter((u) => u.owner === user)
-          return held.reduce((n, t) => n + t.size, 0) + pending.reduce((n, u) => n + u.length, 0)
-        })
+        const tusHeaders = { "tus-resumable": TUS_VERSION }
+        const requireTus = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) =>
+          header(request, "tus-resumable") === TUS_VERSION
+            ? Effect.succeed(request)
+            : refuse(412, "PreconditionFailed", `Tus-Resumable: ${TUS_VERSION} is required`, {
+                "tus-version": TUS_VERSION
+              })
+        )
 
-      const create = Effect.gen(function* () {
-        const request = yield* requireTus
-        const principal = yield* authenticate
-        if (header(request, "upload-defer-length") !== undefined) {
-          return yield* refuse(400, "BadRequest", "Upload-Defer-Length is not supported: send Upload-Length")
-        }
-        const length = intHeader(request, "upload-length")
-        if (length === undefined) return yield* refuse(400, "BadRequest", "Upload-Length is required")
-        if (length > settings.maxUploadBytes) {
-          return yield* refuse(413, "TooLarge", `files are limited to ${settings.maxUploadBytes} bytes`)
-        }
-        const raw = header(request, "upload-metadata") ?? ""
-        const metadata = parseMetadata(raw)
-        if (Option.isNone(metadata)) return yield* refuse(400, "BadRequest", "Upload-Metadata is malformed")
-        const recipients = [
-          ...new Set(
-            (metadata.value.recipients ?? "")
-              .split(",")
-              .map((r) => r.trim())
-              .filter((r) => r !== "")
-          )
-        ]
-        if (recipients.length === 0 || recipients.length > settings.maxRecipients) {
-          return yield* refuse(
-            400,
-            "BadRequest",
-            `Upload-Metadata must name 1 to ${settings.maxRecipients} recipients (comma-separated user names)`
-          )
-        }
-        const badRecipient = recipients.find((r) => !userPattern.test(r))
-        if (badRecipient !== undefined) return yield* refuse(400, "BadRequest", `no such user name: ${badRecipient}`)
-        const sha = metadata.value.sha256?.toLowerCase()
-        if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) {
-          return yield* refuse(400, "BadRequest", "sha256 must be 64 hex digits")
-        }
-        const ttlText = metadata.value.expires
-        const ttl = ttlText === undefined ? settings.transferTtlSeconds : Number(ttlText)
-        if (!Number.isInteger(ttl) || ttl <= 0 || ttl > settings.maxTransferTtlSeconds) {
-          return yield* refuse(
-            400,
-            "BadRequest",
-            `expires must be 1 to ${settings.maxTransferTtlSeconds} seconds (the transfer's lifetime)`
-          )
-        }
-        const used = yield* usageOf(principal.name)
-        if (used + length > settings.quotaBytes) {
-          return yield* refuse(
-            507,
-            "QuotaExceeded",
-            `${principal.name} holds ${used} of ${settings.quotaBytes} bytes here; this upload needs ${length}`
-          )
-        }
-        const id = Encoding.encodeBase64Url(yield* randomBytes(16))
-        const at = yield* now
-        const upload: Upload = {
-          id,
-          owner: principal.name,
-          length,
-          filename: (metadata.value.filename ?? id).replace(/[/\\\0]/g, "_").slice(0, 255) || id,
-          ...(sha === undefined ? {} : { sha256: sha }),
-          recipients,
-          transferExpiresAt: at + ttl * 1000,
-          expiresAt: at + settings.uploadTtlSeconds * 1000,
-          metadata: raw,
-          createdAt: at
-        }
-        yield* staging.create(id).pipe(Effect.catchAll((e) => refuse(507, "StorageFull", e.reason)))
-        yield* kv
-          .set(NAMESPACE, uploadKey(id), encodeUpload(upload))
-          .pipe(Effect.catchAll((e) => refuse(507, "StorageFull", e.message)))
-        if (length === 0) yield* complete(upload)
-        return HttpServerResponse.empty({
-          status: 201,
-          headers: {
-            ...tusHeaders,
-            location: `/v1/files/uploads/${id}`,
-            "upload-expires": httpDate(upload.expiresAt),
-            "upload-offset": "0"
+        const ownUpload = (principal: Principal) =>
+          Effect.gen(function* () {
+            const { id } = yield* HttpRouter.params
+            if (id === undefined || !idPattern.test(id)) return yield* refuse(404, "NotFound", "no such upload")
+            const upload = Option.flatMap(yield* kv.get(NAMESPACE, uploadKey(id)), decodeUpload)
+            if (Option.isNone(upload)) {
+              return Option.isSome(yield* getTransfer(id))
+                ? yield* refuse(410, "Gone", "this upload is complete")
+                : yield* refuse(404, "NotFound", "no such upload")
+            }
+            if (upload.value.owner !== principal.name) return yield* refuse(404, "NotFound", "no such upload")
+            if ((yield* now) >= upload.value.expiresAt) return yield* refuse(410, "Gone", "this upload expired")
+            return upload.value
+          })
+
+        const usageOf = (user: string) =>
+          Effect.gen(function* () {
+            const held = (yield* listTransfers).filter((t) => t.holder === site && t.sender === user)
+            const pending = (yield* listUploads).filter((u) => u.owner === user)
+            return held.reduce((n, t) => n + t.size, 0) + pending.reduce((n, u) => n + u.length, 0)
+          })
+
+        const create = Effect.gen(function* () {
+          const request = yield* requireTus
+          const principal = yield* authenticate
+          if (header(request, "upload-defer-length") !== undefined) {
+            return yield* refuse(400, "BadRequest", "Upload-Defer-Length is not supported: send Upload-Length")
           }
-        })
-      })
-
-      /** The last byte arrived: into the blob store (hash checked), a transfer, offered to every server. */
-      const complete = (upload: Upload) =>
-        Effect.gen(function* () {
-          const body = yield* staging.read(upload.id).pipe(Effect.orDie)
-          const blob = yield* blobs
-            .putStream(body)
-            .pipe(Effect.catchTag("BlobStoreFull", () => refuse(507, "StorageFull", "the file store is full")))
-          const discard = Effect.zipRight(staging.remove(upload.id), kv.delete(NAMESPACE, uploadKey(upload.id)))
-          if (upload.sha256 !== undefined && upload.sha256 !== blob.hash) {
-            yield* Effect.ignore(blobs.release(blob.hash))
-            yield* discard
+          const length = intHeader(request, "upload-length")
+          if (length === undefined) return yield* refuse(400, "BadRequest", "Upload-Length is required")
+          if (length > settings.maxUploadBytes) {
+            return yield* refuse(413, "TooLarge", `files are limited to ${settings.maxUploadBytes} bytes`)
+          }
+          const raw = header(request, "upload-metadata") ?? ""
+          const metadata = parseMetadata(raw)
+          if (Option.isNone(metadata)) return yield* refuse(400, "BadRequest", "Upload-Metadata is malformed")
+          const recipients = [
+            ...new Set(
+              (metadata.value.recipients ?? "")
+                .split(",")
+                .map((r) => r.trim())
+                .filter((r) => r !== "")
+            )
+          ]
+          if (recipients.length === 0 || recipients.length > settings.maxRecipients) {
             return yield* refuse(
-              460,
-              "ChecksumMismatch",
-              `the file's SHA-256 is ${blob.hash}, not ${upload.sha256}: upload discarded, send it again`
+              400,
+              "BadRequest",
+              `Upload-Metadata must name 1 to ${settings.maxRecipients} recipients (comma-separated user names)`
             )
           }
-          const transfer: Transfer = {
-            id: upload.id,
-            sender: upload.owner,
-            recipients: upload.recipients,
-            filename: upload.filename,
-            size: blob.size,
-            sha256: blob.hash,
-            holder: site,
-            holderRegion: region,
-            createdAt: yield* now,
-            expiresAt: upload.transferExpiresAt
+          const badRecipient = recipients.find((r) => !userPattern.test(r))
+          if (badRecipient !== undefined) return yield* refuse(400, "BadRequest", `no such user name: ${badRecipient}`)
+          const sha = metadata.value.sha256?.toLowerCase()
+          if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) {
+            return yield* refuse(400, "BadRequest", "sha256 must be 64 hex digits")
           }
-          yield* putTransfer(transfer).pipe(Effect.catchAll((e) => refuse(507, "StorageFull", e.message)))
-          yield* discard
-          for (const server of fileServers) {
-            if (server === site) continue
-            yield* ref(server)
-              .tellDurable(new Offer({ transfer }))
-              .pipe(Effect.catchAll((e) => Effect.logWarning(`files: offer to ${server} not sent: ${e.message}`)))
+          const ttlText = metadata.value.expires
+          const ttl = ttlText === undefined ? settings.transferTtlSeconds : Number(ttlText)
+          if (!Number.isInteger(ttl) || ttl <= 0 || ttl > settings.maxTransferTtlSeconds) {
+            return yield* refuse(
+              400,
+              "BadRequest",
+              `expires must be 1 to ${settings.maxTransferTtlSeconds} seconds (the transfer's lifetime)`
+            )
           }
-          return transfer
+          const used = yield* usageOf(principal.name)
+          if (used + length > settings.quotaBytes) {
+            return yield* refuse(
+              507,
+              "QuotaExceeded",
+              `${principal.name} holds ${used} of ${settings.quotaBytes} bytes here; this upload needs ${length}`
+            )
+          }
+          const id = Encoding.encodeBase64Url(yield* randomBytes(16))
+          const at = yield* now
+          const upload: Upload = {
+            id,
+            owner: principal.name,
+            length,
+            filename: (metadata.value.filename ?? id).replace(/[/\\\0]/g, "_").slice(0, 255) || id,
+            ...(sha === undefined ? {} : { sha256: sha }),
+            recipients,
+            transferExpiresAt: at + ttl * 1000,
+            expiresAt: at + settings.uploadTtlSeconds * 1000,
+            metadata: raw,
+            createdAt: at
+          }
+          yield* staging.create(id).pipe(Effect.catchAll((e) => refuse(507, "StorageFull", e.reason)))
+          yield* kv
+            .set(NAMESPACE, uploadKey(id), encodeUpload(upload))
+            .pipe(Effect.catchAll((e) => refuse(507, "StorageFull", e.message)))
+          if (length === 0) yield* complete(upload)
+          return HttpServerResponse.empty({
+            status: 201,
+            headers: {
+              ...tusHeaders,
+              location: `/v1/files/uploads/${id}`,
+              "upload-expires": httpDate(upload.expiresAt),
+              "upload-offset": "0"
+            }
+          })
         })
 
-      const head = Effect.gen(function* () {
-        yield* requireTus
-        const upload = yield* ownUpload(yield* authenticate)
-        const size = Option.getOrElse(yield* staging.size(upload.id), () => 0)
-        return HttpServerResponse.empty({
-          status: 200,
-          headers: {
+        /** The last byte arrived: into the blob store (hash checked), a transfer, offered to every server. */
+        const complete = (upload: Upload) =>
+          Effect.gen(function* () {
+            const body = yield* staging.read(upload.id).pipe(Effect.orDie)
+            const blob = yield* blobs
+              .putStream(body)
+              .pipe(Effect.catchTag("BlobStoreFull", () => refuse(507, "StorageFull", "the file store is full")))
+            const discard = Effect.zipRight(staging.remove(upload.id), kv.delete(NAMESPACE, uploadKey(upload.id)))
+            if (upload.sha256 !== undefined && upload.sha256 !== blob.hash) {
+              yield* Effect.ignore(blobs.release(blob.hash))
+              yield* discard
+              return yield* refuse(
+                460,
+                "ChecksumMismatch",
+                `the file's SHA-256 is ${blob.hash}, not ${upload.sha256}: upload discarded, send it again`
+              )
+            }
+            const transfer: Transfer = {
+              id: upload.id,
+              sender: upload.owner,
+              recipients: upload.recipients,
+              filename: upload.filename,
+              size: blob.size,
+              sha256: blob.hash,
+              holder: site,
+              holderRegion: region,
+              createdAt: yield* now,
+              expiresAt: upload.transferExpiresAt
+            }
+            yield* putTransfer(transfer).pipe(Effect.catchAll((e) => refuse(507, "StorageFull", e.message)))
+            yield* discard
+            for (const server of fileServers) {
+              if (server === site) continue
+              yield* ref(server)
+                .tellDurable(new Offer({ transfer }))
+                .pipe(Effect.catchAll((e) => Effect.logWarning(`files: offer to ${server} not sent: ${e.message}`)))
+            }
+            return transfer
+          })
+
+        const head = Effect.gen(function* () {
+          yield* requireTus
+          const upload = yield* ownUpload(yield* authenticate)
+          const size = Option.getOrElse(yield* staging.size(upload.id), () => 0)
+          return HttpServerResponse.empty({
+            status: 200,
+            headers: {
+              ...tusHeaders,
+              "upload-offset": String(size),
+              "upload-length": String(upload.length),
+              "upload-expires": httpDate(upload.expiresAt),
+              "cache-control": "no-store",
+              ...(upload.metadata === "" ? {} : { "upload-metadata": upload.metadata })
+            }
+          })
+        })
+
+        const patch = Effect.gen(function* () {
+          const request = yield* requireTus
+          const upload = yield* ownUpload(yield* authenticate)
+          if (header(request, "content-type") !== "application/offset+octet-stream") {
+            return yield* refuse(
+              415,
+              "UnsupportedMediaType",
+              "Content-Type: application/offset+octet-stream is required"
+            )
+          }
+          const offset = intHeader(request, "upload-offset")
+          if (offset === undefined) return yield* refuse(400, "BadRequest", "Upload-Offset is required")
+          const checksum = header(request, "upload-checksum")
+          let hasher: { update: (b: Uint8Array) => void; digest: () => Uint8Array } | undefined
+          let expected: Uint8Array | undefined
+          if (checksum !== undefined) {
+            const [algorithm, value] = checksum.trim().split(" ")
+            const digest = Encoding.decodeBase64(value ?? "")
+            if ((algorithm !== "sha1" && algorithm !== "sha256") || Either.isLeft(digest)) {
+              return yield* refuse(400, "BadRequest", "Upload-Checksum must be `sha1 BASE64` or `sha256 BASE64`")
+            }
+            hasher = algorithm === "sha1" ? sha1.create() : sha256.create()
+            expected = digest.right
+          }
+          const body = request.stream.pipe(Stream.tap((chunk) => Effect.sync(() => hasher?.update(chunk))))
+          // The upload's own bound, not the site's small default for request bodies.
+          const appended = yield* Effect.either(
+            staging
+              .append(upload.id, offset, body, upload.length)
+              .pipe(HttpIncomingMessage.withMaxBodySize(Option.some(upload.length + 1)))
+          )
+          if (Either.isLeft(appended)) {
+            const e = appended.left
+            switch (e._tag) {
+              case "OffsetMismatch":
+                return yield* refuse(409, "Conflict", `Upload-Offset is ${e.given}, the upload is at ${e.expected}`)
+              case "TooLong":
+                return yield* refuse(413, "TooLarge", `more bytes than the declared Upload-Length ${upload.length}`)
+              case "StagingFull":
+                return yield* refuse(507, "StorageFull", e.reason)
+              case "StagingNotFound":
+                return yield* refuse(404, "NotFound", "no such upload")
+              default:
+                // The client went away mid-chunk: what arrived is kept; it resumes with HEAD.
+                return yield* refuse(400, "BadRequest", "the request body broke off; HEAD for the offset and resume")
+            }
+          }
+          let size = appended.right
+          if (hasher !== undefined && expected !== undefined) {
+            const actual = hasher.digest()
+            if (actual.length !== expected.length || actual.some((b, i) => b !== expected[i])) {
+              yield* Effect.ignore(staging.truncate(upload.id, offset))
+              size = offset
+              return yield* refuse(460, "ChecksumMismatch", "the chunk's checksum does not match; it was discarded", {
+                ...tusHeaders,
+                "upload-offset": String(size)
+              })
+            }
+          }
+          const headers: Record<string, string> = {
             ...tusHeaders,
             "upload-offset": String(size),
-            "upload-length": String(upload.length),
-            "upload-expires": httpDate(upload.expiresAt),
-            "cache-control": "no-store",
-            ...(upload.metadata === "" ? {} : { "upload-metadata": upload.metadata })
+            "upload-expires": httpDate(upload.expiresAt)
           }
+          if (size === upload.length) {
+            const transfer = yield* complete(upload)
+            headers["meridian-transfer"] = transfer.id
+            headers["meridian-sha256"] = transfer.sha256
+          }
+          return HttpServerResponse.empty({ status: 204, headers })
         })
-      })
 
-      const patch = Effect.gen(function* () {
-        const request = yield* requireTus
-        const upload = yield* ownUpload(yield* authenticate)
-        if (header(request, "content-type") !== "application/offset+octet-stream") {
-          return yield* refuse(415, "UnsupportedMediaType", "Content-Type: application/offset+octet-stream is required")
-        }
-        const offset = intHeader(request, "upload-offset")
-        if (offset === undefined) return yield* refuse(400, "BadRequest", "Upload-Offset is required")
-        const checksum = header(request, "upload-checksum")
-        let hasher: { update: (b: Uint8Array) => void; digest: () => Uint8Array } | undefined
-        let expected: Uint8Array | undefined
-        if (checksum !== undefined) {
-          const [algorithm, value] = checksum.trim().split(" ")
-          const digest = Encoding.decodeBase64(value ?? "")
-          if ((algorithm !== "sha1" && algorithm !== "sha256") || Either.isLeft(digest)) {
-            return yield* refuse(400, "BadRequest", "Upload-Checksum must be `sha1 BASE64` or `sha256 BASE64`")
-          }
-          hasher = algorithm === "sha1" ? sha1.create() : sha256.create()
-          expected = digest.right
-        }
-        const body = request.stream.pipe(Stream.tap((chunk) => Effect.sync(() => hasher?.update(chunk))))
-        // The upload's own bound, not the site's small default for request bodies.
-        const appended = yield* Effect.either(
-          staging
-            .append(upload.id, offset, body, upload.length)
-            .pipe(HttpIncomingMessage.withMaxBodySize(Option.some(upload.length + 1)))
-        )
-        if (Either.isLeft(appended)) {
-          const e = appended.left
-          switch (e._tag) {
-            case "OffsetMismatch":
-              return yield* refuse(409, "Conflict", `Upload-Offset is ${e.given}, the upload is at ${e.expected}`)
-            case "TooLong":
-              return yield* refuse(413, "TooLarge", `more bytes than the declared Upload-Length ${upload.length}`)
-            case "StagingFull":
-              return yield* refuse(507, "StorageFull", e.reason)
-            case "StagingNotFound":
-              return yield* refuse(404, "NotFound", "no such upload")
-            default:
-              // The client went away mid-chunk: what arrived is kept; it resumes with HEAD.
-              return yield* refuse(400, "BadRequest", "the request body broke off; HEAD for the offset and resume")
-          }
-        }
-        let size = appended.right
-        if (hasher !== undefined && expected !== undefined) {
-          const actual = hasher.digest()
-          if (actual.length !== expected.length || actual.some((b, i) => b !== expected[i])) {
-            yield* Effect.ignore(staging.truncate(upload.id, offset))
-            size = offset
-            return yield* refuse(460, "ChecksumMismatch", "the chunk's checksum does not match; it was discarded", {
+        const terminate = Effect.gen(function* () {
+          yield* requireTus
+          const upload = yield* ownUpload(yield* authenticate)
+          yield* staging.remove(upload.id)
+          yield* kv.delete(NAMESPACE, uploadKey(upload.id))
+          return HttpServerResponse.empty({ status: 204, headers: tusHeaders })
+        })
+
+        const options = Effect.succeed(
+          HttpServerResponse.empty({
+            status: 204,
+            headers: {
               ...tusHeaders,
-              "upload-offset": String(size)
-            })
-          }
-        }
-        const headers: Record<string, string> = {
-          ...tusHeaders,
-          "upload-offset": String(size),
-          "upload-expires": httpDate(upload.expiresAt)
-        }
-        if (size === upload.length) {
-          const transfer = yield* complete(upload)
-          headers["meridian-transfer"] = transfer.id
-          headers["meridian-sha256"] = transfer.sha256
-        }
-        return HttpServerResponse.empty({ status: 204, headers })
-      })
-
-      const terminate = Effect.gen(function* () {
-        yield* requireTus
-        const upload = yield* ownUpload(yield* authenticate)
-        yield* staging.remove(upload.id)
-        yield* kv.delete(NAMESPACE, uploadKey(upload.id))
-        return HttpServerResponse.empty({ status: 204, headers: tusHeaders })
-      })
-
-      const options = Effect.succeed(
-        HttpServerResponse.empty({
-          status: 204,
-          headers: {
-            ...tusHeaders,
-            "tus-version": TUS_VERSION,
-            "tus-extension": "creation,expiration,termination,checksum",
-            "tus-max-size": String(settings.maxUploadBytes),
-            "tus-checksum-algorithm": "sha1,sha256"
-          }
-        })
-      )
-
-      const inbox = Effect.gen(function* () {
-        const principal = yield* authenticate
-        const at = yield* now
-        const mine = (yield* listTransfers)
-          .filter((t) => t.expiresAt > at && mayFetch(t, principal.name))
-          .sort((a, b) => b.createdAt - a.createdAt)
-          .slice(0, settings.maxListed)
-        return HttpServerResponse.unsafeJson({
-          user: principal.name,
-          transfers: mine.map((t) => ({ ...t, direction: t.sender === principal.name ? "sent" : "received" }))
-        })
-      })
-
-      const download = Effect.gen(function* () {
-        const request = yield* HttpServerRequest.HttpServerRequest
-        const principal = yield* authenticate
-        const { id } = yield* HttpRouter.params
-        const transfer = id === undefined ? Option.none() : yield* getTransfer(id)
-        if (Option.isNone(transfer) || (yield* now) >= transfer.value.expiresAt) {
-          return yield* refuse(404, "NotFound", "no such transfer")
-        }
-        if (!mayFetch(transfer.value, principal.name)) return yield* refuse(404, "NotFound", "no such transfer")
-        const address =
-          transfer.value.holder === site
-            ? yield* downloadAddress(transfer.value, principal.name)
-            : yield* ref(transfer.value.holder)
-                .ask(new RequestDownload({ id: transfer.value.id, user: principal.name }), {
-                  timeout: Duration.millis(settings.brokerTimeoutMillis)
-                })
-                .pipe(
-                  Effect.catchAll((e) =>
-                    e._tag === "TransferNotFound" || e._tag === "NotARecipient"
-                      ? refuse(404, "NotFound", "no such transfer at its holder")
-                      : refuse(
-                          503,
-                          "HolderUnavailable",
-                          `the file is held in region ${transfer.value.holderRegion}, which does not answer now (${e._tag}); try again`,
-                          { "retry-after": "5" }
-                        )
-                  )
-                )
-        const wantsJson = (header(request, "accept") ?? "").includes("application/json")
-        return wantsJson
-          ? HttpServerResponse.unsafeJson({ ...address, transfer: transfer.value })
-          : HttpServerResponse.empty({ status: 307, headers: { location: address.url, "cache-control": "no-store" } })
-      })
-
-      const data = Effect.gen(function* () {
-        const request = yield* HttpServerRequest.HttpServerRequest
-        const { id } = yield* HttpRouter.params
-        const query = yield* HttpServerRequest.ParsedSearchParams
-        const param = (name: string) => {
-          const value = query[name]
-          return typeof value === "string" ? value : ""
-        }
-        const user = param("user")
-        const expires = Number(param("expires"))
-        const sig = param("sig")
-        if (
-          id === undefined ||
-          !idPattern.test(id) ||
-          !identity.verifySignature(DOWNLOAD_PURPOSE, `${id}\n${user}\n${expires}`, sig)
-        ) {
-          return yield* refuse(403, "Forbidden", "this download address is not valid")
-        }
-        if ((yield* now) >= expires) {
-          return yield* refuse(403, "Forbidden", "this download address has expired; ask your file server again")
-        }
-        const transfer = yield* getTransfer(id)
-        if (Option.isNone(transfer) || transfer.value.holder !== site) {
-          return yield* refuse(404, "NotFound", "no such file here")
-        }
-        const { sha256: hash, size } = transfer.value
-        const etag = `"${hash}"`
-        const common = {
-          etag,
-          "accept-ranges": "bytes",
-          "cache-control": "private, no-transform",
-          "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(transfer.value.filename)}`
-        }
-        const ifNoneMatch = header(request, "if-none-match")
-        if (
-          ifNoneMatch !== undefined &&
-          (ifNoneMatch.trim() === "*" || ifNoneMatch.split(",").some((t) => t.trim() === etag))
-        ) {
-          return HttpServerResponse.empty({ status: 304, headers: common })
-        }
-        const ifRange = header(request, "if-range")
-        const range =
-          ifRange === undefined || ifRange.trim() === etag
-            ? parseRange(header(request, "range"), size)
-            : { _tag: "All" as const }
-        if (range._tag === "Unsatisfiable") {
-          return HttpServerResponse.empty({ status: 416, headers: { ...common, "content-range": `bytes */${size}` } })
-        }
-        const [start, end] = range._tag === "Range" ? [range.start, range.end] : [0, size - 1]
-        const length = size === 0 ? 0 : end - start + 1
-        const headers = {
-          ...common,
-          ...(range._tag === "Range" ? { "content-range": `bytes ${start}-${end}/${size}` } : {})
-        }
-        const status = range._tag === "Range" ? 206 : 200
-        if (request.method === "HEAD") {
-          return HttpServerResponse.empty({ status, headers: { ...headers, "content-length": String(length) } })
-        }
-        const content = yield* blobs
-          .stream(hash, range._tag === "Range" ? { start, end: end + 1 } : undefined)
-          .pipe(Effect.catchAll(() => refuse(404, "NotFound", "the file is no longer stored here")))
-        const address = addressOfRequest(request)
-        address.active++
-        const counted = content.pipe(
-          Stream.tap((chunk) => Effect.sync(() => void (address.bytes += chunk.length))),
-          Stream.ensuring(Effect.sync(() => void address.active--))
+              "tus-version": TUS_VERSION,
+              "tus-extension": "creation,expiration,termination,checksum",
+              "tus-max-size": String(settings.maxUploadBytes),
+              "tus-checksum-algorithm": "sha1,sha256"
+            }
+          })
         )
-        return HttpServerResponse.stream(counted, {
-          status,
-          headers,
-          contentType: "application/octet-stream",
-          contentLength: length
+
+        const inbox = Effect.gen(function* () {
+          const principal = yield* authenticate
+          const at = yield* now
+          const mine = (yield* listTransfers)
+            .filter((t) => t.expiresAt > at && mayFetch(t, principal.name))
+            .sort((a, b) => b.createdAt - a.createdAt)
+            .slice(0, settings.maxListed)
+          return HttpServerResponse.unsafeJson({
+            user: principal.name,
+            transfers: mine.map((t) => ({ ...t, direction: t.sender === principal.name ? "sent" : "received" }))
+          })
         })
+
+        const download = Effect.gen(function* () {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const principal = yield* authenticate
+          const { id } = yield* HttpRouter.params
+          const transfer = id === undefined ? Option.none() : yield* getTransfer(id)
+          if (Option.isNone(transfer) || (yield* now) >= transfer.value.expiresAt) {
+            return yield* refuse(404, "NotFound", "no such transfer")
+          }
+          if (!mayFetch(transfer.value, principal.name)) return yield* refuse(404, "NotFound", "no such transfer")
+          const address =
+            transfer.value.holder === site
+              ? yield* downloadAddress(transfer.value, principal.name)
+              : yield* ref(transfer.value.holder)
+                  .ask(new RequestDownload({ id: transfer.value.id, user: principal.name }), {
+                    timeout: Duration.millis(settings.brokerTimeoutMillis)
+                  })
+                  .pipe(
+                    Effect.catchAll((e) =>
+                      e._tag === "TransferNotFound" || e._tag === "NotARecipient"
+                        ? refuse(404, "NotFound", "no such transfer at its holder")
+                        : refuse(
+                            503,
+                            "HolderUnavailable",
+                            `the file is held in region ${transfer.value.holderRegion}, which does not answer now (${e._tag}); try again`,
+                            { "retry-after": "5" }
+                          )
+                    )
+                  )
+          const wantsJson = (header(request, "accept") ?? "").includes("application/json")
+          return wantsJson
+            ? HttpServerResponse.unsafeJson({ ...address, transfer: transfer.value })
+            : HttpServerResponse.empty({ status: 307, headers: { location: address.url, "cache-control": "no-store" } })
+        })
+
+        const data = Effect.gen(function* () {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const { id } = yield* HttpRouter.params
+          const query = yield* HttpServerRequest.ParsedSearchParams
+          const param = (name: string) => {
+            const value = query[name]
+            return typeof value === "string" ? value : ""
+          }
+          const user = param("user")
+          const expires = Number(param("expires"))
+          const sig = param("sig")
+          if (
+            id === undefined ||
+            !idPattern.test(id) ||
+            !identity.verifySignature(DOWNLOAD_PURPOSE, `${id}\n${user}\n${expires}`, sig)
+          ) {
+            return yield* refuse(403, "Forbidden", "this download address is not valid")
+          }
+          if ((yield* now) >= expires) {
+            return yield* refuse(403, "Forbidden", "this download address has expired; ask your file server again")
+          }
+          const transfer = yield* getTransfer(id)
+          if (Option.isNone(transfer) || transfer.value.holder !== site) {
+            return yield* refuse(404, "NotFound", "no such file here")
+          }
+          const { sha256: hash, size } = transfer.value
+          const etag = `"${hash}"`
+          const common = {
+            etag,
+            "accept-ranges": "bytes",
+            "cache-control": "private, no-transform",
+            "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(transfer.value.filename)}`
+          }
+          const ifNoneMatch = header(request, "if-none-match")
+          if (
+            ifNoneMatch !== undefined &&
+            (ifNoneMatch.trim() === "*" || ifNoneMatch.split(",").some((t) => t.trim() === etag))
+          ) {
+            return HttpServerResponse.empty({ status: 304, headers: common })
+          }
+          const ifRange = header(request, "if-range")
+          const range =
+            ifRange === undefined || ifRange.trim() === etag
+              ? parseRange(header(request, "range"), size)
+              : { _tag: "All" as const }
+          if (range._tag === "Unsatisfiable") {
+            return HttpServerResponse.empty({ status: 416, headers: { ...common, "content-range": `bytes */${size}` } })
+          }
+          const [start, end] = range._tag === "Range" ? [range.start, range.end] : [0, size - 1]
+          const length = size === 0 ? 0 : end - start + 1
+          const headers = {
+            ...common,
+            ...(range._tag === "Range" ? { "content-range": `bytes ${start}-${end}/${size}` } : {})
+          }
+          const status = range._tag === "Range" ? 206 : 200
+          if (request.method === "HEAD") {
+            return HttpServerResponse.empty({ status, headers: { ...headers, "content-length": String(length) } })
+          }
+          const content = yield* blobs
+            .stream(hash, range._tag === "Range" ? { start, end: end + 1 } : undefined)
+            .pipe(Effect.catchAll(() => refuse(404, "NotFound", "the file is no longer stored here")))
+          const address = addressOfRequest(request)
+          address.active++
+          const counted = content.pipe(
+            Stream.tap((chunk) => Effect.sync(() => void (address.bytes += chunk.length))),
+            Stream.ensuring(Effect.sync(() => void address.active--))
+          )
+          return HttpServerResponse.stream(counted, {
+            status,
+            headers,
+            contentType: "application/octet-stream",
+            contentLength: length
+          })
+        })
+
+        /** The file server of a region: its first site by name running this module. */
+        const serverOf = (name: string) =>
+          fileServers.filter((s) => context.topology.sites[s]!.region === name).sort()[0]
+
+        const locate = Effect.gen(function* () {
+          const request = yield* HttpServerRequest.HttpServerRequest
+          const query = yield* HttpServerRequest.ParsedSearchParams
+          const asked = typeof query.ip === "string" ? query.ip : undefined
+          const forwardedFor = header(request, "x-forwarded-for")
+          const client = Directory.clientAddress({
+            remoteAddress: Option.getOrUndefined(request.remoteAddress),
+            ...(forwardedFor === undefined ? {} : { forwardedFor }),
+            trustedProxies: proxies
+          })
+          const ip = asked ?? Option.getOrElse(client, () => "")
+          if (asked !== undefined && Option.isNone(Directory.parseIp(asked))) {
+            return yield* refuse(400, "BadRequest", `not an IP address: ${asked}`)
+          }
+          const location = directory.locate(ip, geo)
+          // A region without a file server of its own is served by the default region's.
+          const server = serverOf(location.region) ?? serverOf(directory.defaultRegion) ?? fileServers.sort()[0]!
+          const fallback = { name: "main", url: urlOf(context.topology.sites[server]!.http) }
+          const address =
+            server === site
+              ? yield* ref(site).ask(new RequestAddress())
+              : yield* ref(server)
+                  .ask(new RequestAddress(), { timeout: Duration.millis(settings.brokerTimeoutMillis) })
+                  .pipe(Effect.orElseSucceed(() => fallback))
+          return HttpServerResponse.unsafeJson({
+            ...location,
+            server: { site: server, region: context.topology.sites[server]!.region, ...address }
+          })
+        }).pipe(
+          Effect.catchIf(
+            (e): e is Exclude<typeof e, Refused> => !(e instanceof Refused),
+            (e) => refuse(503, "Unavailable", `the file server did not answer (${e._tag})`)
+          )
+        )
+
+        const route = (
+          method: "GET" | "POST" | "PATCH" | "DELETE" | "OPTIONS",
+          path: HttpLayerRouter.PathInput,
+          handler: Effect.Effect<
+            HttpServerResponse.HttpServerResponse,
+            Refused,
+            HttpServerRequest.HttpServerRequest | HttpServerRequest.ParsedSearchParams | HttpRouter.RouteContext
+          >
+        ) => HttpLayerRouter.route(method, path, answer(handler))
+
+        const routes = HttpLayerRouter.addAll([
+          route("GET", "/v1/locate", locate),
+          route("OPTIONS", "/v1/files/uploads", options),
+          route("POST", "/v1/files/uploads", create),
+          // HEAD is routed to GET: a GET of an upload answers like HEAD (its offset, no body).
+          route("GET", "/v1/files/uploads/:id", head),
+          route("PATCH", "/v1/files/uploads/:id", patch),
+          route("DELETE", "/v1/files/uploads/:id", terminate),
+          route("GET", "/v1/files/inbox", inbox),
+          route("GET", "/v1/files/transfers/:id/download", download),
+          route("GET", "/v1/files/data/:id", data)
+        ])
+
+        const metrics = () => [
+          ...addresses.map((a) => `meridian_files_active_transfers{address="${a.name}"} ${a.active}`),
+          ...addresses.map((a) => `meridian_files_bytes_per_second{address="${a.name}"} ${Math.round(a.rate)}`),
+          ...addresses.map((a) => `meridian_files_served_bytes_total{address="${a.name}"} ${a.bytes}`),
+          ...addresses.map((a) => `meridian_files_address_chosen_total{address="${a.name}"} ${a.chosen}`)
+        ]
+
+        return { routes, metrics }
       })
+  })
 
-      const route = (
-        method: "GET" | "POST" | "PATCH" | "DELETE" | "OPTIONS",
-        path: HttpLayerRouter.PathInput,
-        handler: Effect.Effect<
-          HttpServerResponse.HttpServerResponse,
-          Refused,
-          HttpServerRequest.HttpServerRequest | HttpServerRequest.ParsedSearchParams | HttpRouter.RouteContext
-        >
-      ) => HttpLayerRouter.route(method, path, answer(handler))
-
-      const routes = HttpLayerRouter.addAll([
-        route("OPTIONS", "/v1/files/uploads", options),
-        route("POST", "/v1/files/uploads", create),
-        // HEAD is routed to GET: a GET of an upload answers like HEAD (its offset, no body).
-        route("GET", "/v1/files/uploads/:id", head),
-        route("PATCH", "/v1/files/uploads/:id", patch),
-        route("DELETE", "/v1/files/uploads/:id", terminate),
-        route("GET", "/v1/files/inbox", inbox),
-        route("GET", "/v1/files/transfers/:id/download", download),
-        route("GET", "/v1/files/data/:id", data)
-      ])
-
-      const metrics = () => [
-        ...addresses.map((a) => `meridian_files_active_transfers{address="${a.name}"} ${a.active}`),
-        ...addresses.map((a) => `meridian_files_bytes_per_second{address="${a.name}"} ${Math.round(a.rate)}`),
-        ...addresses.map((a) => `meridian_files_served_bytes_total{address="${a.name}"} ${a.bytes}`),
-        ...addresses.map((a) => `meridian_files_address_chosen_total{address="${a.name}"} ${a.chosen}`)
-      ]
-
-      return { routes, metrics }
-    })
-})
+/**
+ * The module without GeoIP support (CIDR ranges and the default region only).
+ *
+ * @since 0.1.0
+ * @category modules
+ */
+export const module = make()
 
 /**
  * References to the file server actor of a site.
