@@ -240,3 +240,100 @@ describe("regional file service across real site processes", () => {
     }
   }, 300_000)
 })
+
+/** Registers `name` (home `region`) and logs it in; the token. */
+const account = async (base: string, name: string, region: string) => {
+  const body = (value: unknown) => ({
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(value)
+  })
+  const created = await fetch(`${base}/v1/accounts`, body({ name, password: `${name}-password`, region }))
+  expect(created.status).toBe(201)
+  return (await json(`${base}/v1/accounts/login`, body({ name, password: `${name}-password` }))).token as string
+}
+
+/** A whole tus upload in one PATCH; the transfer id. */
+const upload = async (base: string, token: string, content: Uint8Array, recipients: string) => {
+  const headers = { "tus-resumable": "1.0.0", authorization: `Bearer ${token}` }
+  const created = await fetch(`${base}/v1/files/uploads`, {
+    method: "POST",
+    headers: {
+      ...headers,
+      "upload-length": String(content.length),
+      "upload-metadata": `filename ${b64("data.bin")},recipients ${b64(recipients)}`
+    }
+  })
+  expect(created.status).toBe(201)
+  const patched = await fetch(`${base}${created.headers.get("location")}`, {
+    method: "PATCH",
+    headers: { ...headers, "upload-offset": "0", "content-type": "application/offset+octet-stream" },
+    body: content
+  })
+  expect(patched.status).toBe(204)
+  return patched.headers.get("meridian-transfer")!
+}
+
+describe("file servers with several addresses, and pull-through downloads", () => {
+  it("hands out the least loaded address; a pulled-through copy keeps serving when the holder is gone", async () => {
+    const {
+      dir,
+      file: topology,
+      http,
+      telecom
+    } = await threeSites({
+      carrier: true,
+      modules: "{ ping: {}, files: {} }",
+      siteModules: { s1: '{ ping: {}, files: { remoteDownloads: "pull-through" } }' }
+    })
+    const url = (site: keyof typeof http, path: string) => `http://127.0.0.1:${http[site]}${path}`
+    const procs = runSites(topology, dir, ["n1", "s1", "w1"])
+    try {
+      await eventually("three sites serve and route to each other", async () => {
+        for (const site of ["n1", "s1", "w1"] as const) {
+          if (Object.keys((await json(url(site, "/status"))).routes as object).length !== 2) return undefined
+        }
+        return true
+      })
+      const alice = await account(url("n1", ""), "alice", "north")
+      const bob = await account(url("n1", ""), "bob", "south")
+      // Large enough that the socket buffers on loopback cannot swallow it at once.
+      const content = randomBytes(32 * 1024 * 1024)
+      const id = await upload(url("n1", ""), alice, content, "bob")
+      const addressAt = async (site: keyof typeof http, token: string) =>
+        (await json(url(site, `/v1/files/transfers/${id}/download`), {
+          headers: { authorization: `Bearer ${token}`, accept: "application/json" }
+        })) as { url: string; address: string; holder: string }
+
+      // Idle: the main address. With a slow download on it, the next answer names the carrier's.
+      const first = await addressAt("n1", alice)
+      expect(first.address).toBe("main")
+      const slow = spawn("curl", ["-sS", "-o", "/dev/null", "--limit-rate", "512K", first.url], { stdio: "ignore" })
+      await eventually("the slow download shows in /metrics", async () => {
+        const metrics = await (await fetch(url("n1", "/metrics"))).text()
+        return metrics.includes('meridian_files_active_transfers{site="n1",address="main"} 1') ? true : undefined
+      })
+      const second = await addressAt("n1", alice)
+      expect(second.address).toBe("telecom")
+      expect(second.url.startsWith(`http://127.0.0.1:${telecom}/`)).toBe(true)
+      const viaCarrier = Buffer.from(await (await fetch(second.url)).arrayBuffer())
+      expect(sha256(viaCarrier)).toBe(sha256(content))
+      const metrics = await (await fetch(url("n1", "/metrics"))).text()
+      expect(metrics).toMatch(/meridian_files_address_chosen_total\{site="n1",address="telecom"\} [1-9]/)
+      slow.kill()
+
+      // Pull-through at s1: it fetches the file from n1 once and serves it itself.
+      const pulled = await addressAt("s1", bob)
+      expect(pulled.holder).toBe("s1")
+      expect(pulled.url.startsWith(url("s1", "/"))).toBe(true)
+      expect(sha256(Buffer.from(await (await fetch(pulled.url)).arrayBuffer()))).toBe(sha256(content))
+      procs.get("n1")!.kill("SIGKILL")
+      await sleep(500)
+      const again = await addressAt("s1", bob)
+      expect(again.holder).toBe("s1")
+      expect(sha256(Buffer.from(await (await fetch(again.url)).arrayBuffer()))).toBe(sha256(content))
+    } finally {
+      killAll(procs.values())
+    }
+  }, 240_000)
+})

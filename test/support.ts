@@ -63,6 +63,10 @@ export const threeSites = async (
     readonly dialS1?: (tcpS1: number) => Promise<string>
     /** The modules every site runs, as YAML flow (default `{ ping: {} }`). */
     readonly modules?: string
+    /** Modules of one site instead of `modules` (YAML flow). */
+    readonly siteModules?: Partial<Record<"n1" | "s1" | "w1", string>>
+    /** Gives n1 a second HTTP address (a carrier named `telecom`) on a free port. */
+    readonly carrier?: boolean
     /** Extra region fields, YAML flow (e.g. `countries: [CN]`), by region. */
     readonly regions?: Partial<Record<"north" | "south" | "west", string>>
   } = {}
@@ -73,6 +77,9 @@ export const threeSites = async (
   const dir = mkdtempSync(join(tmpdir(), "meridian-test-"))
   const [t1, t2, t3, h1, h2, h3] = await Promise.all(Array.from({ length: 6 }, freePort))
   const dial = options.dialS1 === undefined ? undefined : await options.dialS1(t2!)
+  const telecom = options.carrier === true ? await freePort() : undefined
+  const mods = (site: "n1" | "s1" | "w1") => options.siteModules?.[site] ?? modules
+  const carriers = telecom === undefined ? "" : `, carriers: { telecom: { http: "127.0.0.1:${telecom}" } }`
   const file = join(dir, options.file ?? "topology.yaml")
   writeFileSync(
     file,
@@ -85,9 +92,9 @@ export const threeSites = async (
       `  south: { cidrs: ["10.2.0.0/16"]${extra("south")} }`,
       `  west: { cidrs: ["10.3.0.0/16"]${extra("west")} }`,
       "sites:",
-      `  n1: { region: north, tcp: "127.0.0.1:${t1}", http: "127.0.0.1:${h1}", modules: ${modules} }`,
-      `  s1: { region: south, tcp: "127.0.0.1:${t2}", http: "127.0.0.1:${h2}", modules: ${modules} }`,
-      `  w1: { region: west, tcp: "127.0.0.1:${t3}", http: "127.0.0.1:${h3}", modules: ${modules} }`,
+      `  n1: { region: north, tcp: "127.0.0.1:${t1}", http: "127.0.0.1:${h1}"${carriers}, modules: ${mods("n1")} }`,
+      `  s1: { region: south, tcp: "127.0.0.1:${t2}", http: "127.0.0.1:${h2}", modules: ${mods("s1")} }`,
+      `  w1: { region: west, tcp: "127.0.0.1:${t3}", http: "127.0.0.1:${h3}", modules: ${mods("w1")} }`,
       "links:",
       dial === undefined ? "  - { between: [n1, s1] }" : `  - { between: [n1, s1], dial: "${dial}" }`,
       "  - { between: [n1, w1] }",
@@ -95,7 +102,7 @@ export const threeSites = async (
       ""
     ].join("\n")
   )
-  return { dir, file, tcp: { n1: t1!, s1: t2!, w1: t3! }, http: { n1: h1!, s1: h2!, w1: h3! } }
+  return { dir, file, tcp: { n1: t1!, s1: t2!, w1: t3! }, http: { n1: h1!, s1: h2!, w1: h3! }, telecom }
 }
 
 /** Runs the binary to completion: exit code and output (`input` is written to its stdin). */

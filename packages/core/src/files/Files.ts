@@ -7,6 +7,9 @@
  *
  * @since 0.1.0
  */
+import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientResponse from "@effect/platform/HttpClientResponse"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpRouter from "@effect/platform/HttpRouter"
@@ -14,10 +17,12 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { sha1 } from "@noble/hashes/legacy.js"
 import { sha256 } from "@noble/hashes/sha2.js"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
+import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
@@ -66,6 +71,12 @@ export const Settings = Schema.Struct({
   maxRecipients: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 10_000)), { default: () => 100 }),
   maxListed: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { default: () => 1000 }),
   mailboxCapacity: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 1024 }),
+  /**
+   * A file held in another region: `redirect` hands out the holder's download address (the
+   * patent's flow); `pull-through` fetches it from the holder once, keeps it here, and serves it
+   * from here from then on.
+   */
+  remoteDownloads: Schema.optionalWith(Schema.Literal("redirect", "pull-through"), { default: () => "redirect" }),
   /** Proxies (CIDRs or addresses) whose `X-Forwarded-For` names the client. */
   trustedProxies: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   /** A MaxMind country database (`.mmdb`) for clients no CIDR of the topology claims. */
@@ -76,6 +87,8 @@ export type Settings = typeof Settings.Type
 const NAMESPACE = "files"
 const uploadKey = (id: string) => `upload/${id}`
 const transferKey = (id: string) => `transfer/${id}`
+/** A pulled-through copy of another region's file is held here (pull-through mode). */
+const copyKey = (id: string) => `copy/${id}`
 const TUS_VERSION = "1.0.0"
 const DOWNLOAD_PURPOSE = "files/download"
 const idPattern = /^[A-Za-z0-9_-]{16,64}$/
@@ -222,6 +235,7 @@ export const make = (deps: Options = {}) =>
         const { kv, blobs, staging, identity } = context.stores
         const site = context.site
         const region = context.siteInfo.region
+        const moduleScope = yield* Effect.scope
         const directory = Directory.make(context.topology)
         const proxies = Directory.proxyList(settings.trustedProxies)
         const geo: Directory.GeoIpService =
@@ -272,6 +286,12 @@ export const make = (deps: Options = {}) =>
               expiresAt
             }
           })
+
+        /** The file's bytes are here: this site holds it, or keeps a pulled-through copy. */
+        const storedHere = (transfer: Transfer) =>
+          transfer.holder === site
+            ? Effect.succeed(true)
+            : Effect.map(kv.get(NAMESPACE, copyKey(transfer.id)), Option.isSome)
 
         const mayFetch = (transfer: Transfer, user: string) =>
           transfer.recipients.includes(user) || transfer.sender === user
@@ -331,8 +351,10 @@ export const make = (deps: Options = {}) =>
           }
           for (const transfer of yield* listTransfers) {
             if (transfer.expiresAt > at) continue
+            const copy = Option.isSome(yield* kv.get(NAMESPACE, copyKey(transfer.id)))
             yield* kv.delete(NAMESPACE, transferKey(transfer.id))
-            if (transfer.holder === site) yield* Effect.ignore(blobs.release(transfer.sha256))
+            yield* kv.delete(NAMESPACE, copyKey(transfer.id))
+            if (transfer.holder === site || copy) yield* Effect.ignore(blobs.release(transfer.sha256))
           }
         })
         yield* Effect.forkScoped(
@@ -635,6 +657,56 @@ export const make = (deps: Options = {}) =>
           })
         })
 
+        const unavailable = (transfer: Transfer, why: string) =>
+          refuse(
+            503,
+            "HolderUnavailable",
+            `the file is held in region ${transfer.holderRegion}, which does not answer now (${why}); try again`,
+            { "retry-after": "5" }
+          )
+
+        /** Pulls under way, so concurrent downloads of one file fetch it once. */
+        const pulling = new Map<string, Deferred.Deferred<void, Refused>>()
+
+        /** Fetches a remote file once into the blob store (SHA-256 checked) and records the copy. */
+        const pull = (transfer: Transfer, address: Effect.Effect<DownloadAddress, Refused>) =>
+          Effect.suspend(() => {
+            const running = pulling.get(transfer.id)
+            if (running !== undefined) return Deferred.await(running)
+            const done = Deferred.unsafeMake<void, Refused>(FiberId.none)
+            pulling.set(transfer.id, done)
+            const fetchOnce = Effect.gen(function* () {
+              const { url } = yield* address
+              const response = yield* HttpClient.get(url).pipe(
+                Effect.flatMap(HttpClientResponse.filterStatusOk),
+                Effect.catchAll((e) => unavailable(transfer, e._tag))
+              )
+              const blob = yield* blobs.putStream(response.stream).pipe(
+                Effect.catchTag("BlobStoreFull", () => refuse(507, "StorageFull", "the file store is full")),
+                Effect.catchAll((e) => unavailable(transfer, `transfer broke off: ${e._tag}`))
+              )
+              if (blob.hash !== transfer.sha256) {
+                yield* Effect.ignore(blobs.release(blob.hash))
+                return yield* unavailable(transfer, "the copy did not match its SHA-256")
+              }
+              yield* kv
+                .set(NAMESPACE, copyKey(transfer.id), blob.hash)
+                .pipe(Effect.catchAll((e) => refuse(507, "StorageFull", e.message)))
+            }).pipe(Effect.scoped, Effect.provide(FetchHttpClient.layer))
+            // In the module's scope, not the request's: a client that goes away does not stop
+            // the pull others may be waiting for.
+            const settle = fetchOnce.pipe(
+              Effect.exit,
+              Effect.flatMap((exit) =>
+                Effect.zipRight(
+                  Effect.sync(() => pulling.delete(transfer.id)),
+                  Deferred.done(done, exit)
+                )
+              )
+            )
+            return Effect.zipRight(Effect.forkIn(settle, moduleScope), Deferred.await(done))
+          })
+
         const download = Effect.gen(function* () {
           const request = yield* HttpServerRequest.HttpServerRequest
           const principal = yield* authenticate
@@ -644,25 +716,26 @@ export const make = (deps: Options = {}) =>
             return yield* refuse(404, "NotFound", "no such transfer")
           }
           if (!mayFetch(transfer.value, principal.name)) return yield* refuse(404, "NotFound", "no such transfer")
-          const address =
-            transfer.value.holder === site
-              ? yield* downloadAddress(transfer.value, principal.name)
-              : yield* ref(transfer.value.holder)
-                  .ask(new RequestDownload({ id: transfer.value.id, user: principal.name }), {
-                    timeout: Duration.millis(settings.brokerTimeoutMillis)
-                  })
-                  .pipe(
-                    Effect.catchAll((e) =>
-                      e._tag === "TransferNotFound" || e._tag === "NotARecipient"
-                        ? refuse(404, "NotFound", "no such transfer at its holder")
-                        : refuse(
-                            503,
-                            "HolderUnavailable",
-                            `the file is held in region ${transfer.value.holderRegion}, which does not answer now (${e._tag}); try again`,
-                            { "retry-after": "5" }
-                          )
-                    )
-                  )
+          const brokered = (user: string) =>
+            ref(transfer.value.holder)
+              .ask(new RequestDownload({ id: transfer.value.id, user }), {
+                timeout: Duration.millis(settings.brokerTimeoutMillis)
+              })
+              .pipe(
+                Effect.catchAll((e) =>
+                  e._tag === "TransferNotFound" || e._tag === "NotARecipient"
+                    ? refuse(404, "NotFound", "no such transfer at its holder")
+                    : unavailable(transfer.value, e._tag)
+                )
+              )
+          const address = (yield* storedHere(transfer.value))
+            ? yield* downloadAddress(transfer.value, principal.name)
+            : settings.remoteDownloads === "redirect"
+              ? yield* brokered(principal.name)
+              : yield* Effect.zipRight(
+                  pull(transfer.value, brokered(principal.name)),
+                  downloadAddress(transfer.value, principal.name)
+                )
           const wantsJson = (header(request, "accept") ?? "").includes("application/json")
           return wantsJson
             ? HttpServerResponse.unsafeJson({ ...address, transfer: transfer.value })
@@ -691,7 +764,7 @@ export const make = (deps: Options = {}) =>
             return yield* refuse(403, "Forbidden", "this download address has expired; ask your file server again")
           }
           const transfer = yield* getTransfer(id)
-          if (Option.isNone(transfer) || transfer.value.holder !== site) {
+          if (Option.isNone(transfer) || !(yield* storedHere(transfer.value))) {
             return yield* refuse(404, "NotFound", "no such file here")
           }
           const { sha256: hash, size } = transfer.value
