@@ -22,6 +22,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -29,6 +30,7 @@ import * as Stream from "effect/Stream"
 import * as Actor from "../kernel/Actor.js"
 import * as Address from "../kernel/Address.js"
 import * as Module from "../kernel/Module.js"
+import * as Scenario from "../sim/Scenario.js"
 import * as Directory from "./Directory.js"
 import { randomBytes, type Principal } from "../stores/Identity.js"
 import type { Site } from "../topology/Topology.js"
@@ -89,6 +91,8 @@ const uploadKey = (id: string) => `upload/${id}`
 const transferKey = (id: string) => `transfer/${id}`
 /** A pulled-through copy of another region's file is held here (pull-through mode). */
 const copyKey = (id: string) => `copy/${id}`
+/** A transfer whose offers to the other file servers are not all in the outbox yet. */
+const unofferedKey = (id: string) => `unoffered/${id}`
 const TUS_VERSION = "1.0.0"
 const DOWNLOAD_PURPOSE = "files/download"
 const idPattern = /^[A-Za-z0-9_-]{16,64}$/
@@ -103,8 +107,13 @@ const decodeUpload = Schema.decodeUnknownOption(Schema.parseJson(Upload))
 // HTTP helpers
 // ---------------------------------------------------------------------------------------------
 
-/** A request the route answers with this status and JSON body; never a server error. */
-class Refused {
+/**
+ * A request the route answers with this status and JSON body; never a server error.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class Refused {
   readonly _tag = "Refused"
   constructor(
     readonly status: number,
@@ -190,6 +199,7 @@ interface AddressState {
   lastBytes: number
   /** Bytes per second, smoothed. */
   rate: number
+  rateAt: number
   chosen: number
 }
 
@@ -203,11 +213,156 @@ const addressesOf = (site: Site): Array<AddressState> =>
   [
     { name: "main", hostPort: site.http },
     ...Object.entries(site.carriers).map(([name, carrier]) => ({ name, hostPort: carrier.http }))
-  ].map((a) => ({ ...a, active: 0, bytes: 0, lastBytes: 0, rate: 0, chosen: 0 }))
+  ].map((a) => ({ ...a, active: 0, bytes: 0, lastBytes: 0, rate: 0, rateAt: 0, chosen: 0 }))
 
 // ---------------------------------------------------------------------------------------------
 // the module
 // ---------------------------------------------------------------------------------------------
+
+/**
+ * The file server of one running site, as the simulator's workloads drive it (the HTTP routes
+ * call the same functions).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FileServer {
+  /** Stores `content` and records it as a transfer held here, offered to every other server. */
+  readonly publish: (
+    meta: Pick<Transfer, "id" | "sender" | "recipients" | "filename" | "expiresAt">,
+    content: Uint8Array
+  ) => Effect.Effect<Transfer, Refused>
+  /** What `GET /v1/files/transfers/:id/download` answers for `user`. */
+  readonly addressFor: (id: string, user: string) => Effect.Effect<DownloadAddress, Refused>
+  /** The transfer records this server knows. */
+  readonly transfers: Effect.Effect<ReadonlyArray<Transfer>>
+}
+
+/** The file server of each running site (an incarnation's actor system is its key). */
+const servers = new WeakMap<object, FileServer>()
+
+/**
+ * The file server of a running site, if it runs the module.
+ *
+ * @since 0.1.0
+ * @category simulation
+ */
+export const serverOf = (site: { readonly system: object }): FileServer | undefined => servers.get(site.system)
+
+/** What the simulator's workload published and brokered, per run. */
+const runs = new WeakMap<
+  Scenario.SimContext,
+  { readonly published: Map<string, Transfer>; readonly brokered: Map<string, DownloadAddress> }
+>()
+const runOf = (context: Scenario.SimContext) => {
+  let run = runs.get(context)
+  if (run === undefined) {
+    run = { published: new Map(), brokered: new Map() }
+    runs.set(context, run)
+  }
+  return run
+}
+
+/**
+ * Simulator workload: `count` transfers published at `holder` (one every `intervalMillis` from
+ * `startMillis`, each retried while the holder is down), and for each a download address asked of
+ * the file server at `at` for `recipient`, retried every `retryMillis` until it is brokered.
+ *
+ * @since 0.1.0
+ * @category simulation
+ */
+export const brokeredDownloads = Scenario.generator(
+  Schema.Struct({
+    holder: Schema.String,
+    at: Schema.String,
+    sender: Schema.optionalWith(Schema.String, { default: () => "alice" }),
+    recipient: Schema.optionalWith(Schema.String, { default: () => "bob" }),
+    count: Schema.Int.pipe(Schema.between(1, 100_000)),
+    bytes: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 1_000_000)), { default: () => 1024 }),
+    intervalMillis: Schema.optionalWith(Schema.Number.pipe(Schema.positive()), { default: () => 100 }),
+    startMillis: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 0 }),
+    retryMillis: Schema.optionalWith(Schema.Number.pipe(Schema.positive()), { default: () => 250 })
+  }),
+  (context, params) =>
+    Effect.gen(function* () {
+      const run = runOf(context)
+      yield* Effect.sleep(params.startMillis)
+      const broker = (id: string): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          const site = context.site(params.at)
+          const server = site === undefined ? undefined : serverOf(site)
+          if (server === undefined) return Effect.zipRight(Effect.sleep(params.retryMillis), broker(id))
+          return server.addressFor(id, params.recipient).pipe(
+            Effect.matchEffect({
+              onFailure: () => Effect.zipRight(Effect.sleep(params.retryMillis), broker(id)),
+              onSuccess: (address) => Effect.sync(() => void run.brokered.set(id, address))
+            })
+          )
+        })
+      const brokers: Array<Fiber.RuntimeFiber<void>> = []
+      for (let i = 0; i < params.count; ) {
+        yield* Effect.sleep(params.intervalMillis)
+        const site = context.site(params.holder)
+        const server = site === undefined ? undefined : serverOf(site)
+        if (server === undefined) continue
+        const id = `sim-transfer-${params.holder}-${String(i).padStart(6, "0")}`
+        const content = new Uint8Array(params.bytes).map((_, j) => (i * 31 + j) & 0xff)
+        const at = yield* Effect.clockWith((clock) => clock.currentTimeMillis)
+        const published = yield* Effect.either(
+          server.publish(
+            {
+              id,
+              sender: params.sender,
+              recipients: [params.recipient],
+              filename: `f${i}`,
+              expiresAt: at + 86_400_000
+            },
+            content
+          )
+        )
+        if (published._tag === "Left") continue
+        run.published.set(id, published.right)
+        brokers.push(yield* Effect.fork(broker(id)))
+        i++
+      }
+      // Retried until brokered; the run's end interrupts what is still trying (the invariant says so).
+      yield* Fiber.awaitAll(brokers)
+    })
+)
+
+/**
+ * Simulator invariant: every file server that is up knows exactly the published transfers (none
+ * lost, none extra, each as published), and each was brokered from its holder.
+ *
+ * @since 0.1.0
+ * @category simulation
+ */
+export const transfersEverywhere: Scenario.Invariant = (context) =>
+  Effect.gen(function* () {
+    const run = runOf(context)
+    for (const name of Object.keys(context.topology.sites).sort()) {
+      const site = context.site(name)
+      const server = site === undefined ? undefined : serverOf(site)
+      if (server === undefined) continue
+      const known = new Map((yield* server.transfers).map((t) => [t.id, t]))
+      for (const [id, transfer] of run.published) {
+        const record = known.get(id)
+        if (record === undefined) return `${name} does not know transfer ${id}`
+        if (record.sha256 !== transfer.sha256 || record.holder !== transfer.holder) {
+          return `${name} holds a different record of ${id}`
+        }
+      }
+      if (known.size !== run.published.size) {
+        return `${name} knows ${known.size} transfers, ${run.published.size} were published`
+      }
+    }
+    for (const [id, transfer] of run.published) {
+      const address = run.brokered.get(id)
+      if (address === undefined) return `no download address was brokered for ${id}`
+      if (address.holder !== transfer.holder) return `${id} was brokered from ${address.holder}, not its holder`
+    }
+    return undefined
+  })
 
 /**
  * What the binary supplies: how to open a GeoIP database (reading files is the node package's).
@@ -230,6 +385,10 @@ export const make = (deps: Options = {}) =>
     name: "files",
     description: "regional file servers: offline transfers (tus uploads), inboxes, brokered downloads",
     settings: Settings,
+    simulation: {
+      generators: { "brokered-downloads": brokeredDownloads },
+      invariants: { "transfers-everywhere": transfersEverywhere }
+    },
     start: (context, settings) =>
       Effect.gen(function* () {
         const { kv, blobs, staging, identity } = context.stores
@@ -252,7 +411,23 @@ export const make = (deps: Options = {}) =>
         const ref = (target: string) => context.system.ref(FilesProtocol, Address.make(target, ACTOR))
 
         /** The least loaded address: fewest active transfers, then fewest bytes/s, then by name. */
+        /**
+         * Bytes/s per address, brought up to date when read (no timer): the rate of the last
+         * whole interval of at least a second, averaged with the previous estimate.
+         */
+        const clock = yield* Effect.clock
+        const refreshRates = () => {
+          const at = clock.unsafeCurrentTimeMillis()
+          for (const a of addresses) {
+            const seconds = (at - a.rateAt) / 1000
+            if (seconds < 1) continue
+            a.rate = a.rate / 2 ** seconds + ((a.bytes - a.lastBytes) / seconds) * (1 - 1 / 2 ** seconds)
+            a.lastBytes = a.bytes
+            a.rateAt = at
+          }
+        }
         const choose = (): AddressState => {
+          refreshRates()
           const best = [...addresses].sort((a, b) => a.active - b.active || a.rate - b.rate)[0]!
           best.chosen++
           return best
@@ -326,23 +501,10 @@ export const make = (deps: Options = {}) =>
           )
         )
 
-        // Load: bytes/s per address, smoothed every second.
-        yield* Effect.forkScoped(
-          Effect.forever(
-            Effect.zipRight(
-              Effect.sleep(Duration.seconds(1)),
-              Effect.sync(() => {
-                for (const a of addresses) {
-                  a.rate = a.rate / 2 + (a.bytes - a.lastBytes) / 2
-                  a.lastBytes = a.bytes
-                }
-              })
-            )
-          )
-        )
-
-        // Cleanup: unfinished uploads and transfers past their expiry (the blob with its last reference).
+        // Cleanup: unfinished uploads and transfers past their expiry (the blob with its last
+        // reference); offers not yet sent go out again.
         const cleanup = Effect.gen(function* () {
+          yield* offerPending
           const at = yield* now
           for (const upload of yield* listUploads) {
             if (upload.expiresAt > at) continue
@@ -495,6 +657,51 @@ export const make = (deps: Options = {}) =>
         })
 
         /** The last byte arrived: into the blob store (hash checked), a transfer, offered to every server. */
+        /**
+         * Records a stored file as a transfer and offers it to every other file server. The
+         * `unoffered` marker is written first and removed once every offer is in the outbox, so
+         * offers a crash cut short are sent again when the module starts.
+         */
+        const publish = (
+          meta: Pick<Transfer, "id" | "sender" | "recipients" | "filename" | "expiresAt">,
+          blob: { readonly hash: string; readonly size: number }
+        ) =>
+          Effect.gen(function* () {
+            const transfer: Transfer = {
+              ...meta,
+              size: blob.size,
+              sha256: blob.hash,
+              holder: site,
+              holderRegion: region,
+              createdAt: yield* now
+            }
+            yield* kv.set(NAMESPACE, unofferedKey(transfer.id), "").pipe(
+              Effect.zipRight(putTransfer(transfer)),
+              Effect.catchAll((e) => refuse(507, "StorageFull", e.message))
+            )
+            yield* offer(transfer)
+            return transfer
+          })
+
+        const offer = (transfer: Transfer) =>
+          Effect.gen(function* () {
+            for (const server of fileServers) {
+              if (server === site) continue
+              yield* ref(server).tellDurable(new Offer({ transfer }))
+            }
+            yield* kv.delete(NAMESPACE, unofferedKey(transfer.id))
+          }).pipe(
+            Effect.catchAll((e) => Effect.logWarning(`files: offers of ${transfer.id} not all sent yet: ${e.message}`))
+          )
+
+        const offerPending = Effect.gen(function* () {
+          for (const entry of yield* kv.list(NAMESPACE, "unoffered/")) {
+            const transfer = yield* getTransfer(entry.key.slice("unoffered/".length))
+            if (Option.isSome(transfer)) yield* offer(transfer.value)
+            else yield* kv.delete(NAMESPACE, entry.key)
+          }
+        })
+
         const complete = (upload: Upload) =>
           Effect.gen(function* () {
             const body = yield* staging.read(upload.id).pipe(Effect.orDie)
@@ -511,26 +718,19 @@ export const make = (deps: Options = {}) =>
                 `the file's SHA-256 is ${blob.hash}, not ${upload.sha256}: upload discarded, send it again`
               )
             }
-            const transfer: Transfer = {
-              id: upload.id,
-              sender: upload.owner,
-              recipients: upload.recipients,
-              filename: upload.filename,
-              size: blob.size,
-              sha256: blob.hash,
-              holder: site,
-              holderRegion: region,
-              createdAt: yield* now,
-              expiresAt: upload.transferExpiresAt
-            }
-            yield* putTransfer(transfer).pipe(Effect.catchAll((e) => refuse(507, "StorageFull", e.message)))
+            // Recorded first, then the upload forgotten: a crash in between leaves an upload at its
+            // full length, which the client's next PATCH completes again.
+            const transfer = yield* publish(
+              {
+                id: upload.id,
+                sender: upload.owner,
+                recipients: upload.recipients,
+                filename: upload.filename,
+                expiresAt: upload.transferExpiresAt
+              },
+              blob
+            )
             yield* discard
-            for (const server of fileServers) {
-              if (server === site) continue
-              yield* ref(server)
-                .tellDurable(new Offer({ transfer }))
-                .pipe(Effect.catchAll((e) => Effect.logWarning(`files: offer to ${server} not sent: ${e.message}`)))
-            }
             return transfer
           })
 
@@ -707,6 +907,26 @@ export const make = (deps: Options = {}) =>
             return Effect.zipRight(Effect.forkIn(settle, moduleScope), Deferred.await(done))
           })
 
+        /** A download address for `user`: here, brokered from the holder, or after a pull-through. */
+        const addressFor = (transfer: Transfer, user: string): Effect.Effect<DownloadAddress, Refused> =>
+          Effect.gen(function* () {
+            if (yield* storedHere(transfer)) return yield* downloadAddress(transfer, user)
+            const brokered = ref(transfer.holder)
+              .ask(new RequestDownload({ id: transfer.id, user }), {
+                timeout: Duration.millis(settings.brokerTimeoutMillis)
+              })
+              .pipe(
+                Effect.catchAll((e) =>
+                  e._tag === "TransferNotFound" || e._tag === "NotARecipient"
+                    ? refuse(404, "NotFound", "no such transfer at its holder")
+                    : unavailable(transfer, e._tag)
+                )
+              )
+            if (settings.remoteDownloads === "redirect") return yield* brokered
+            yield* pull(transfer, brokered)
+            return yield* downloadAddress(transfer, user)
+          })
+
         const download = Effect.gen(function* () {
           const request = yield* HttpServerRequest.HttpServerRequest
           const principal = yield* authenticate
@@ -716,26 +936,7 @@ export const make = (deps: Options = {}) =>
             return yield* refuse(404, "NotFound", "no such transfer")
           }
           if (!mayFetch(transfer.value, principal.name)) return yield* refuse(404, "NotFound", "no such transfer")
-          const brokered = (user: string) =>
-            ref(transfer.value.holder)
-              .ask(new RequestDownload({ id: transfer.value.id, user }), {
-                timeout: Duration.millis(settings.brokerTimeoutMillis)
-              })
-              .pipe(
-                Effect.catchAll((e) =>
-                  e._tag === "TransferNotFound" || e._tag === "NotARecipient"
-                    ? refuse(404, "NotFound", "no such transfer at its holder")
-                    : unavailable(transfer.value, e._tag)
-                )
-              )
-          const address = (yield* storedHere(transfer.value))
-            ? yield* downloadAddress(transfer.value, principal.name)
-            : settings.remoteDownloads === "redirect"
-              ? yield* brokered(principal.name)
-              : yield* Effect.zipRight(
-                  pull(transfer.value, brokered(principal.name)),
-                  downloadAddress(transfer.value, principal.name)
-                )
+          const address = yield* addressFor(transfer.value, principal.name)
           const wantsJson = (header(request, "accept") ?? "").includes("application/json")
           return wantsJson
             ? HttpServerResponse.unsafeJson({ ...address, transfer: transfer.value })
@@ -879,12 +1080,33 @@ export const make = (deps: Options = {}) =>
           route("GET", "/v1/files/data/:id", data)
         ])
 
-        const metrics = () => [
+        const metrics = () => {
+          refreshRates()
+          return metricLines()
+        }
+        const metricLines = () => [
           ...addresses.map((a) => `meridian_files_active_transfers{address="${a.name}"} ${a.active}`),
           ...addresses.map((a) => `meridian_files_bytes_per_second{address="${a.name}"} ${Math.round(a.rate)}`),
           ...addresses.map((a) => `meridian_files_served_bytes_total{address="${a.name}"} ${a.bytes}`),
           ...addresses.map((a) => `meridian_files_address_chosen_total{address="${a.name}"} ${a.chosen}`)
         ]
+
+        // Offers a crash cut short go out now.
+        yield* Effect.forkScoped(offerPending)
+        servers.set(context.system, {
+          publish: (meta, content) =>
+            Effect.flatMap(
+              Effect.catchTag(blobs.put(content), "BlobStoreFull", () =>
+                refuse(507, "StorageFull", "the file store is full")
+              ),
+              (blob) => publish(meta, blob)
+            ),
+          addressFor: (id, user) =>
+            Effect.flatMap(getTransfer(id), (transfer) =>
+              Option.isNone(transfer) ? refuse(404, "NotFound", "no such transfer") : addressFor(transfer.value, user)
+            ),
+          transfers: listTransfers
+        })
 
         return { routes, metrics }
       })

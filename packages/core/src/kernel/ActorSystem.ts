@@ -260,6 +260,15 @@ export const make = (
     let idCounter = 0
     const deadlines = new Deadlines()
     yield* Effect.forkScoped(deadlines.run)
+    // When the site stops or crashes, remote asks still waiting fail at once: the deadline timer
+    // that would have failed them stops with the site.
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        const waiting = [...pending.values()]
+        pending.clear()
+        for (const ask of waiting) ask.done(Exit.fail(new ActorStopped({ address: `${SYSTEM_ACTOR}@${site}` })))
+      })
+    )
 
     /**
      * Waits for an ask's answer until `deadline`: `settle` completes it (first call wins), the
