@@ -1,7 +1,8 @@
 /**
  * `npm run bench:transport`: a cross-site ask (non-durable) over TCP loopback between two
  * processes — this one runs site `a`, a `meridian run` child runs site `b` with the echo actor —
- * sequential p50/p99 latency, and throughput with 64 asks in flight. Baseline in the same run: the
+ * sequential p50/p99 latency, and throughput with 64 asks in flight (64 fibers of one Effect runtime,
+ * as the NATS client's 64 requests share its one event loop). Baseline in the same run: the
  * same request/reply through a local NATS server (Debian's `nats-server`, installed with apt-get
  * when missing) with the `nats` client, the responder in a child process too.
  *
@@ -40,6 +41,11 @@ const freePort = () =>
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 
+const summarize = (latencies: Array<number>, seconds: number) => {
+  latencies.sort((a, b) => a - b)
+  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), throughput: CONCURRENT_TOTAL / seconds }
+}
+
 /** Sequential latencies (ms) and throughput (req/s) with IN_FLIGHT concurrent requesters. */
 const measure = async (request: () => Promise<unknown>) => {
   for (let i = 0; i < 500; i++) await request() // warm-up
@@ -49,7 +55,6 @@ const measure = async (request: () => Promise<unknown>) => {
     await request()
     latencies.push(performance.now() - start)
   }
-  latencies.sort((a, b) => a - b)
   let next = 0
   const start = performance.now()
   await Promise.all(
@@ -57,9 +62,36 @@ const measure = async (request: () => Promise<unknown>) => {
       while (next++ < CONCURRENT_TOTAL) await request()
     })
   )
-  const seconds = (performance.now() - start) / 1000
-  return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), throughput: CONCURRENT_TOTAL / seconds }
+  return summarize(latencies, (performance.now() - start) / 1000)
 }
+
+/**
+ * The same measurement for an Effect client: every ask runs inside the one runtime (as the NATS
+ * client's requests run on its one event loop), IN_FLIGHT fibers at a time.
+ */
+const measureEffect = <E>(request: Effect.Effect<unknown, E>) =>
+  Effect.gen(function* () {
+    for (let i = 0; i < 500; i++) yield* request // warm-up
+    const latencies: Array<number> = []
+    for (let i = 0; i < SEQUENTIAL; i++) {
+      const start = performance.now()
+      yield* request
+      latencies.push(performance.now() - start)
+    }
+    let next = 0
+    const start = performance.now()
+    yield* Effect.forEach(
+      Array.from({ length: IN_FLIGHT }),
+      () =>
+        Effect.whileLoop({
+          while: () => next++ < CONCURRENT_TOTAL,
+          body: () => request,
+          step: () => {}
+        }),
+      { concurrency: "unbounded", discard: true }
+    )
+    return summarize(latencies, (performance.now() - start) / 1000)
+  })
 
 const natsServer = (): string => {
   for (const path of ["/usr/sbin/nats-server", "/usr/bin/nats-server"]) if (existsSync(path)) return path
@@ -155,11 +187,7 @@ const meridian = async () => {
             "the link a–b"
           )
         )
-        const ask = () =>
-          Effect.runPromiseExit(echo.ask(request)).then((exit) =>
-            exit._tag === "Success" ? exit.value : Promise.reject(exit)
-          )
-        return yield* Effect.promise(() => measure(ask))
+        return yield* measureEffect(echo.ask(request))
       }).pipe(Effect.provide(NodeContext.layer))
     )
   )

@@ -1,9 +1,21 @@
 import { describe, expect, it } from "@effect/vitest"
+import { Address } from "@meridian/core/kernel/Address"
+import { Envelope, TraceContext } from "@meridian/core/kernel/Envelope"
 import * as Conformance from "@meridian/core/transport/Conformance"
 import * as Builder from "@meridian/core/topology/Builder"
-import { HeartbeatFrame } from "@meridian/core/transport/Transport"
+import {
+  AckFrame,
+  decodeFrame,
+  encodeFrame,
+  EnvelopeFrame,
+  Frame,
+  HeartbeatFrame,
+  LinkStateFrame
+} from "@meridian/core/transport/Transport"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Schedule from "effect/Schedule"
+import * as Schema from "effect/Schema"
 import { connect } from "node:net"
 import * as TcpTransport from "../src/tcp/TcpTransport.js"
 
@@ -52,6 +64,92 @@ const raw = (port: number, bytes: Uint8Array) =>
     const timer = setTimeout(() => socket.destroy(), 3000)
     socket.on("close", () => clearTimeout(timer))
   })
+
+describe("Frame wire codec", () => {
+  const envelope = (extra: Partial<ConstructorParameters<typeof Envelope>[0]>) =>
+    new Envelope({
+      version: 1,
+      id: "a-1-x",
+      from: new Address({ site: "a", actor: "system" }),
+      to: new Address({ site: "b", actor: "echo" }),
+      kind: "ask",
+      hops: 1,
+      durable: false,
+      payload: { _tag: "Echo", text: "héllo ✓", n: [1, 2, { x: null }] },
+      ...extra
+    })
+  const frames: ReadonlyArray<Frame> = [
+    new EnvelopeFrame({ envelope: envelope({}) }),
+    new EnvelopeFrame({
+      envelope: envelope({
+        correlationId: "a-0-y",
+        deadline: 1_700_000_000_123.5,
+        trace: new TraceContext({ traceId: "t1", spanId: "s1" })
+      })
+    }),
+    new AckFrame({ from: "b", to: "a", ids: ["a-1-x", "a-2-x"], hops: 2 }),
+    new HeartbeatFrame({ seq: 7 }),
+    new LinkStateFrame({ origin: "c", seq: 1_700_000_000_000_000, up: ["a", "b"] })
+  ]
+  const schemaEncode = Schema.encodeSync(Frame)
+  const schemaDecode = Schema.decodeUnknownEither(Frame)
+  const ownProperties = (value: object): unknown =>
+    Object.fromEntries(
+      Reflect.ownKeys(value).map((key) => {
+        const v = (value as Record<string | symbol, unknown>)[key]
+        return [key, typeof v === "object" && v !== null ? [Object.getPrototypeOf(v), ownProperties(v)] : v]
+      })
+    )
+
+  it("encodes every frame kind to the JSON of its Schema encoding", () => {
+    for (const frame of frames) expect(JSON.stringify(encodeFrame(frame))).toBe(JSON.stringify(schemaEncode(frame)))
+  })
+
+  it("decodes every frame kind to what Schema.decode(Frame) builds", () => {
+    for (const frame of frames) {
+      const wire = JSON.parse(JSON.stringify(encodeFrame(frame))) as unknown
+      const ours = decodeFrame(wire)
+      const theirs = schemaDecode(wire)
+      if (Either.isLeft(ours) || Either.isLeft(theirs)) throw new Error(`${frame._tag} did not decode`)
+      expect(Object.getPrototypeOf(ours.right)).toBe(Object.getPrototypeOf(theirs.right))
+      expect(ownProperties(ours.right)).toEqual(ownProperties(theirs.right))
+      expect(JSON.stringify(ours.right)).toBe(JSON.stringify(theirs.right))
+    }
+  })
+
+  it("rejects what Schema.decode(Frame) rejects, and drops unknown properties as it does", () => {
+    const good = JSON.parse(JSON.stringify(encodeFrame(frames[1]!))) as { envelope: Record<string, unknown> }
+    const bad: ReadonlyArray<unknown> = [
+      null,
+      "text",
+      { _tag: "Nope" },
+      { ...good, envelope: { ...good.envelope, id: "has space" } },
+      { ...good, envelope: { ...good.envelope, hops: -1 } },
+      { ...good, envelope: { ...good.envelope, hops: 1.5 } },
+      { ...good, envelope: { ...good.envelope, kind: "shout" } },
+      { ...good, envelope: { ...good.envelope, from: { site: "bad site", actor: "x" } } },
+      { ...good, envelope: { ...good.envelope, to: "b" } },
+      { ...good, envelope: { ...good.envelope, trace: { traceId: 1, spanId: "s" } } },
+      { ...good, envelope: { ...good.envelope, durable: undefined } },
+      { _tag: "Ack", from: "b", to: "a", ids: Array.from({ length: 1025 }, () => "x"), hops: 0 },
+      { _tag: "Heartbeat", seq: "1" },
+      { _tag: "LinkState", origin: "c", seq: 1, up: ["ok", "not ok"] }
+    ]
+    for (const input of bad) {
+      expect(Either.isLeft(schemaDecode(input))).toBe(true)
+      expect(Either.isLeft(decodeFrame(input))).toBe(true)
+    }
+    const extra = {
+      ...good,
+      extra: 1,
+      envelope: { ...good.envelope, extra: 2, from: { site: "a", actor: "x", more: 3 } }
+    }
+    const ours = decodeFrame(extra)
+    const theirs = schemaDecode(extra)
+    if (Either.isLeft(ours) || Either.isLeft(theirs)) throw new Error("did not decode")
+    expect(ownProperties(ours.right)).toEqual(ownProperties(theirs.right))
+  })
+})
 
 describe("Transport conformance: TCP", () => {
   for (const c of Conformance.cases) {
@@ -108,6 +206,34 @@ describe("TCP hello and bad input", () => {
         while (!seen)
           for (const { frame } of yield* b.receive) if (frame._tag === "Heartbeat" && frame.seq === 42) seen = true
         expect(a.connected()).toEqual(["b"])
+      })
+    )
+  )
+
+  it.live("a malformed frame from an established peer closes that link, counted; the link comes back", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { a, b } = yield* pair({})
+        yield* untilConnected(a, "b")
+        yield* untilConnected(b, "a")
+        // A frame that does not decode, sent as a's transport would send any frame.
+        const bad = new HeartbeatFrame({ seq: -1 }, { disableValidation: true })
+        Object.assign(bad, { seq: "not a number" })
+        yield* Effect.orDie(a.send("b", bad))
+        yield* Effect.suspend(() =>
+          b.stats.rejected["malformed-frame"] > 0 ? Effect.void : Effect.fail("not yet")
+        ).pipe(Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("20 seconds"))))
+        // a redials; frames flow again.
+        yield* untilConnected(a, "b")
+        yield* untilConnected(b, "a")
+        yield* Effect.orDie(
+          a
+            .send("b", new HeartbeatFrame({ seq: 43 }))
+            .pipe(Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("20 seconds"))))
+        )
+        let seen = false
+        while (!seen)
+          for (const { frame } of yield* b.receive) if (frame._tag === "Heartbeat" && frame.seq === 43) seen = true
       })
     )
   )

@@ -990,25 +990,29 @@ const encodeReply = (request: Tagged, exit: Exit.Exit<unknown, unknown>): Effect
   const kernel = (error: AskError): ReplyPayload => ({ _tag: "KernelFailure", error })
   const crashed = (defect: string) =>
     kernel(new ActorCrashed({ address: "", tag: request._tag, defect: defect.slice(0, 500) }))
-  const reply: Effect.Effect<ReplyPayload> = Effect.suspend(() => {
+  // Synchronous encodings (Either): the Effect ones cost a fiber's worth of work on every reply.
+  const reply = ((): ReplyPayload => {
     if (Exit.isFailure(exit)) {
       const failure = Cause.failureOption(exit.cause)
-      if (failure._tag === "None") return Effect.succeed(crashed(Cause.pretty(exit.cause)))
-      if (!isAsk(request) || Schema.is(AskErrorSchema)(failure.value))
-        return Effect.succeed(kernel(failure.value as AskError))
-      return Schema.encode(resultSchemas(request).failure)(failure.value).pipe(
-        Effect.map((error): ReplyPayload => ({ _tag: "Failure", error })),
-        Effect.catchAll((e) => Effect.succeed(crashed(`failure did not encode: ${e.message}`)))
-      )
+      if (failure._tag === "None") return crashed(Cause.pretty(exit.cause))
+      if (!isAsk(request) || isAskError(failure.value)) return kernel(failure.value as AskError)
+      const error = Schema.encodeEither(resultSchemas(request).failure)(failure.value)
+      return Either.isRight(error)
+        ? { _tag: "Failure", error: error.right }
+        : crashed(`failure did not encode: ${error.left.message}`)
     }
-    if (!isAsk(request)) return Effect.succeed<ReplyPayload>({ _tag: "Success", value: null })
-    return Schema.encode(resultSchemas(request).success)(exit.value).pipe(
-      Effect.map((value): ReplyPayload => ({ _tag: "Success", value })),
-      Effect.catchAll((e) => Effect.succeed(crashed(`answer did not encode: ${e.message}`)))
-    )
-  })
-  return Effect.flatMap(reply, (payload) => Effect.orDie(Schema.encode(ReplyPayload)(payload)))
+    if (!isAsk(request)) return { _tag: "Success", value: null }
+    const value = Schema.encodeEither(resultSchemas(request).success)(exit.value)
+    return Either.isRight(value)
+      ? { _tag: "Success", value: value.right }
+      : crashed(`answer did not encode: ${value.left.message}`)
+  })()
+  const encoded = encodeReplyPayload(reply)
+  return Either.isRight(encoded) ? Effect.succeed(encoded.right) : Effect.die(encoded.left)
 }
+
+const isAskError = Schema.is(AskErrorSchema)
+const encodeReplyPayload = Schema.encodeEither(ReplyPayload)
 
 const decodeReply = (
   request: AskRequest,

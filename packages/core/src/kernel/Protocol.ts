@@ -122,10 +122,21 @@ export const isAsk = (message: unknown): message is AskRequest =>
  */
 export const resultSchemas = (
   request: AskRequest
-): { readonly success: Schema.Schema<unknown>; readonly failure: Schema.Schema<unknown> } => ({
-  success: Schema.make(request[Schema.symbolWithResult].success.ast),
-  failure: Schema.make(request[Schema.symbolWithResult].failure.ast)
-})
+): { readonly success: Schema.Schema<unknown>; readonly failure: Schema.Schema<unknown> } => {
+  const result = request[Schema.symbolWithResult]
+  return { success: schemaOf(result.success.ast), failure: schemaOf(result.failure.ast) }
+}
+
+/** One Schema per AST: `Schema.make` defines a class, far too costly for every reply. */
+const schemas = new WeakMap<AST.AST, Schema.Schema<unknown>>()
+const schemaOf = (ast: AST.AST): Schema.Schema<unknown> => {
+  let schema = schemas.get(ast)
+  if (schema === undefined) {
+    schema = Schema.make<unknown>(ast)
+    schemas.set(ast, schema)
+  }
+  return schema
+}
 
 /**
  * Builds a protocol from its message classes.

@@ -1,7 +1,9 @@
 /**
  * The TCP transport: the kernel's frames between neighbouring sites over TCP, on the Effect
- * platform Socket. Frames are length-prefixed (4 bytes, big-endian) JSON of their Schema encoding
- * and are decoded with the Schema on arrival. A connection starts with a hello in which each side
+ * platform Socket. Frames are length-prefixed (4 bytes, big-endian) JSON of their Schema encoding;
+ * the frames queued for a link while its previous write was in flight go out in one write, and
+ * each frame is checked by the `Frame` Schema as it arrives (`decodeFrame`), straight from the
+ * socket's data callback to the router's inbox. A connection starts with a hello in which each side
  * proves, with an HMAC over both sides' nonces and a secret shared by the topology, that it
  * belongs to the deployment; only then do frames flow.
  *
@@ -18,7 +20,14 @@ import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
 import type * as Socket from "@effect/platform/Socket"
 import { Mailbox } from "@meridian/core/kernel/Mailbox"
 import { type Topology, parseHostPort } from "@meridian/core/topology/Topology"
-import { Frame, type Inbound, LinkUnavailable, type TransportService } from "@meridian/core/transport/Transport"
+import {
+  decodeFrame,
+  encodeFrame,
+  type Frame,
+  type Inbound,
+  LinkUnavailable,
+  type TransportService
+} from "@meridian/core/transport/Transport"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -86,8 +95,6 @@ class Welcome extends Schema.TaggedClass<Welcome>()("Welcome", { proof: Schema.S
 const HandshakeMessage = Schema.Union(Challenge, Hello, Welcome)
 type HandshakeMessage = typeof HandshakeMessage.Type
 
-const decodeFrame = Schema.decodeUnknownEither(Schema.parseJson(Frame))
-const encodeFrame = Schema.encodeSync(Schema.parseJson(Frame))
 const decodeHandshake = Schema.decodeUnknownEither(Schema.parseJson(HandshakeMessage))
 const encodeHandshake = Schema.encodeSync(Schema.parseJson(HandshakeMessage))
 
@@ -144,42 +151,80 @@ export interface TcpTransport extends TransportService {
 
 /** Length-prefixed frames out of a byte stream; bounded by `max`. */
 class FrameReader {
-  private buffer = new Uint8Array(0)
+  /** Bytes of an incomplete frame left by the previous chunks. */
+  private rest: Buffer | undefined = undefined
   constructor(private readonly max: number) {}
 
-  /** The complete frames in `chunk` (and what was left before), or the reason to close. */
+  /** The complete frames (their text) in what was left before and `chunk`, or the reason to close. */
   push(chunk: Uint8Array): Either.Either<Array<string>, Closed> {
-    const joined = new Uint8Array(this.buffer.length + chunk.length)
-    joined.set(this.buffer)
-    joined.set(chunk, this.buffer.length)
+    const incoming = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    const data = this.rest === undefined ? incoming : Buffer.concat([this.rest, incoming])
     const out: Array<string> = []
     let offset = 0
-    while (joined.length - offset >= 4) {
-      const view = new DataView(joined.buffer, joined.byteOffset + offset, 4)
-      const length = view.getUint32(0)
+    while (data.length - offset >= 4) {
+      const length = data.readUInt32BE(offset)
       if (length > this.max) {
         return Either.left(
           new Closed({ reason: "oversized-frame", detail: `frame of ${length} bytes (max ${this.max})` })
         )
       }
-      if (joined.length - offset - 4 < length) break
-      out.push(decoder.decode(joined.subarray(offset + 4, offset + 4 + length)))
+      if (data.length - offset - 4 < length) break
+      out.push(data.toString("utf8", offset + 4, offset + 4 + length))
       offset += 4 + length
     }
-    this.buffer = joined.slice(offset)
+    // A copy, so that the socket's chunk is not kept alive by a few bytes of it.
+    this.rest = offset === data.length ? undefined : Buffer.from(data.subarray(offset))
     return Either.right(out)
   }
 }
 
-const decoder = new TextDecoder("utf-8", { fatal: false })
-const encoder = new TextEncoder()
-
-const frameBytes = (text: string): Uint8Array => {
-  const body = encoder.encode(text)
-  const out = new Uint8Array(4 + body.length)
-  new DataView(out.buffer).setUint32(0, body.length)
-  out.set(body, 4)
+/** One length-prefixed frame. */
+const frameBytes = (text: string): Buffer => {
+  const length = Buffer.byteLength(text)
+  const out = Buffer.allocUnsafe(4 + length)
+  out.writeUInt32BE(length, 0)
+  out.write(text, 4, "utf8")
   return out
+}
+
+/**
+ * The frames of a batch as one chunk (one socket write), each JSON text behind its length.
+ * A frame that does not encode, or is larger than `max` (the peer would close the link on it), is
+ * left out, with the reason (logged by the writer); the others still go.
+ */
+const batchBytes = (
+  frames: ReadonlyArray<Frame>,
+  max: number
+): { readonly chunk: Buffer; readonly sent: number; readonly skipped: ReadonlyArray<string> } => {
+  const texts: Array<string> = []
+  const lengths: Array<number> = []
+  const skipped: Array<string> = []
+  let size = 0
+  for (const frame of frames) {
+    let text: string
+    try {
+      text = JSON.stringify(encodeFrame(frame))
+    } catch (e) {
+      skipped.push(`${frame._tag} frame did not encode: ${String(e)}`)
+      continue
+    }
+    const length = Buffer.byteLength(text)
+    if (length > max) {
+      skipped.push(`${frame._tag} frame of ${length} bytes (max ${max})`)
+      continue
+    }
+    texts.push(text)
+    lengths.push(length)
+    size += 4 + length
+  }
+  const chunk = Buffer.allocUnsafe(size)
+  let offset = 0
+  for (let i = 0; i < texts.length; i++) {
+    chunk.writeUInt32BE(lengths[i]!, offset)
+    offset += 4
+    offset += chunk.write(texts[i]!, offset, "utf8")
+  }
+  return { chunk, sent: texts.length, skipped }
 }
 
 const proof = (secret: string, role: "dial" | "accept", dialer: string, acceptor: string, a: string, b: string) =>
@@ -274,20 +319,81 @@ export const make = (options: {
       Effect.gen(function* () {
         const write = yield* socket.writer
         const reader = new FrameReader(config.maxFrameBytes)
-        // Messages of this connection, in order; the hello reads the first ones.
+        // The hello's messages, in order; closed when the connection ends, which ends this fiber.
         const messages = new Mailbox<string>(config.inboxFrames, 1024)
         let failure: Closed | undefined
+        /** The peer once the hello is done: from then on frames are decoded as they arrive. */
+        let established: string | undefined = undefined
+        /**
+         * Texts that found the hello's queue or the inbox full, in order of arrival; while one
+         * fiber is `draining` them, later texts queue behind (reading waits: TCP back-pressure).
+         */
+        let backlog: Array<string> = []
+        let backlogIndex = 0
+        let draining = false
+
+        const fail = (closed: Closed): Effect.Effect<never, Closed> => {
+          failure ??= closed
+          messages.close()
+          return Effect.fail(closed)
+        }
+        const malformed = () =>
+          new Closed({ reason: "malformed-frame", detail: `from ${established}: frame did not decode` })
+        const hasRoom = (): boolean =>
+          established === undefined
+            ? messages.isClosed || messages.size < messages.capacity
+            : inbox.isClosed || inbox.size < inbox.capacity
+        /** Hands one text on (there is room); `false` for a frame that does not decode. */
+        const handOn = (text: string): boolean => {
+          if (established === undefined) {
+            messages.offer(text)
+            return true
+          }
+          let parsed: unknown
+          try {
+            parsed = JSON.parse(text)
+          } catch {
+            return false
+          }
+          const frame = decodeFrame(parsed)
+          if (Either.isLeft(frame)) return false
+          stats.framesIn++
+          inbox.offer({ from: established, frame: frame.right })
+          return true
+        }
+        const drain: Effect.Effect<void, Closed> = Effect.suspend(() => {
+          while (backlogIndex < backlog.length) {
+            if (failure !== undefined) return Effect.fail(failure)
+            if (!hasRoom())
+              return Effect.zipRight(established === undefined ? messages.awaitRoom : inbox.awaitRoom, drain)
+            if (!handOn(backlog[backlogIndex++]!)) return fail(malformed())
+          }
+          backlog = []
+          backlogIndex = 0
+          draining = false
+          return Effect.void
+        })
+        /**
+         * The texts of one chunk, handed on synchronously while there is room (no fiber per
+         * chunk); what is left waits in the backlog, drained by one fiber.
+         */
+        const receive = (texts: ReadonlyArray<string>): Effect.Effect<void, Closed> | undefined => {
+          let i = 0
+          if (!draining) {
+            for (; i < texts.length && hasRoom(); i++) if (!handOn(texts[i]!)) return fail(malformed())
+            if (i === texts.length) return undefined
+          }
+          for (; i < texts.length; i++) backlog.push(texts[i]!)
+          if (draining) return undefined
+          draining = true
+          return drain
+        }
         yield* Effect.forkScoped(
           socket
             .run((chunk) => {
               stats.bytesIn += chunk.length
-              const frames = reader.push(chunk)
-              if (Either.isLeft(frames)) {
-                failure = frames.left
-                messages.close()
-                return Effect.fail(frames.left)
-              }
-              return Effect.forEach(frames.right, (text) => waitOffer(messages, text), { discard: true })
+              const texts = reader.push(chunk)
+              return Either.isLeft(texts) ? fail(texts.left) : receive(texts.right)
             })
             .pipe(Effect.ensuring(Effect.sync(() => messages.close())))
         )
@@ -389,35 +495,35 @@ export const make = (options: {
         )
         onEstablished()
         yield* Effect.logDebug(`tcp ${site}: link to ${peer} established`)
+        // Frames queued while the previous chunk was being written go out together: one write.
         yield* Effect.forkScoped(
           Effect.gen(function* () {
             while (true) {
               const frames = yield* buffer.takeBatch
               if (frames.length === 0) return
-              const parts = frames.map((f) => frameBytes(encodeFrame(f)))
-              let size = 0
-              for (const p of parts) size += p.length
-              const chunk = new Uint8Array(size)
-              let offset = 0
-              for (const p of parts) {
-                chunk.set(p, offset)
-                offset += p.length
-              }
-              stats.framesOut += frames.length
-              stats.bytesOut += size
+              const { chunk, sent, skipped } = batchBytes(frames, config.maxFrameBytes)
+              for (const reason of skipped) yield* Effect.logWarning(`tcp ${site}: frame to ${peer} dropped: ${reason}`)
+              if (sent === 0) continue
+              stats.framesOut += sent
+              stats.bytesOut += chunk.length
               yield* write(chunk)
             }
           }).pipe(Effect.ignore)
         )
-        while (true) {
-          const text = yield* next
-          const frame = decodeFrame(text)
-          if (Either.isLeft(frame)) {
-            return yield* new Closed({ reason: "malformed-frame", detail: `from ${peer}: frame did not decode` })
+        // From now on frames are decoded as they arrive; first those that came behind the hello.
+        const leftovers = [...pending.slice(index), ...messages.drainAll()]
+        established = peer
+        if (leftovers.length > 0) {
+          backlog = [...leftovers, ...backlog.slice(backlogIndex)]
+          backlogIndex = 0
+          if (!draining) {
+            draining = true
+            yield* drain
           }
-          stats.framesIn++
-          yield* waitOffer(inbox, { from: peer, frame: frame.right })
         }
+        // Nothing enters `messages` any more: it is closed (and empty) when the connection ends.
+        yield* messages.takeBatch
+        return yield* fail(failure ?? new Closed({ reason: "socket", detail: "connection closed" }))
       })
 
     // ---- accept ----
@@ -500,11 +606,4 @@ export const make = (options: {
             : Effect.fail(new LinkUnavailable({ peer, reason: `send buffer full (${config.sendBufferFrames} frames)` }))
         })
     } satisfies TcpTransport
-  })
-
-/** Offers with back-pressure: waits for room rather than dropping. */
-const waitOffer = <A>(mailbox: Mailbox<A>, item: A): Effect.Effect<void> =>
-  Effect.suspend(() => {
-    if (mailbox.offer(item) || mailbox.isClosed) return Effect.void
-    return Effect.zipRight(mailbox.awaitRoom, waitOffer(mailbox, item))
   })
