@@ -6,6 +6,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { readFileSync } from "node:fs"
 import { dirname, resolve } from "node:path"
+import * as Files from "../packages/core/src/files/Files.js"
 import * as Ping from "../packages/core/src/ping/Ping.js"
 import * as Runner from "../packages/core/src/sim/Runner.js"
 import * as Scenario from "../packages/core/src/sim/Scenario.js"
@@ -27,7 +28,7 @@ const topology = Effect.runSync(Loader.parse(readFileSync(topologyFile, "utf8"))
 let violated = 0
 const start = performance.now()
 for (let seed = from; seed < from + seeds; seed++) {
-  const result = Runner.run({ scenario, topology, modules: [Ping.module], seed })
+  const result = Runner.run({ scenario, topology, modules: [Ping.module, Files.module], seed })
   if (result.violations.length > 0) {
     violated++
     console.log(`${Runner.summary(result)}\n  ${result.violations[0]!.invariant}: ${result.violations[0]!.message}`)

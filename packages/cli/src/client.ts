@@ -73,7 +73,13 @@ const Saved = Schema.parseJson(
 )
 type Saved = typeof Saved.Type
 
-const loadToken = Effect.suspend(() => {
+/**
+ * The saved token, or why there is none (exit code 4).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const loadToken = Effect.suspend(() => {
   let text: string
   try {
     text = readFileSync(tokenPath(), "utf8")
@@ -101,7 +107,13 @@ const saveToken = (saved: Saved) =>
 // finding the site
 // ---------------------------------------------------------------------------------------------
 
-const targetOptions = {
+/**
+ * `--topology/--site/--url/--json`: how every client command names the site it talks to.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const targetOptions = {
   topology: Options.file("topology").pipe(
     Options.optional,
     Options.withDescription(`topology file (default $${TOPOLOGY_ENV}, ./meridian.yaml, the bundled example)`)
@@ -117,7 +129,11 @@ const targetOptions = {
   json: Options.boolean("json").pipe(Options.withDescription("print the answer as JSON"))
 }
 
-interface Target {
+/**
+ * @since 0.1.0
+ * @category options
+ */
+export interface Target {
   readonly topology: Option.Option<string>
   readonly site: Option.Option<string>
   readonly url: Option.Option<string>
@@ -143,7 +159,13 @@ const siteOf = (topology: Topology, site: Option.Option<string>) => {
     : Effect.succeed(name)
 }
 
-const baseUrl = (target: Target, modules: Module.Registry) =>
+/**
+ * The HTTP address of the site a command talks to: `--url`, else `--site` of the topology.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const baseUrl = (target: Target, modules: Module.Registry) =>
   Effect.gen(function* () {
     if (Option.isSome(target.url)) return target.url.value.replace(/\/+$/, "")
     const topology = yield* loadTopology(target, modules)
@@ -181,7 +203,13 @@ const explain =
 const call = <A, E>(url: string, effect: Effect.Effect<A, E, HttpClient.HttpClient>) =>
   effect.pipe(Effect.mapError(explain(url)), Effect.provide(FetchHttpClient.layer))
 
-const print = (json: boolean, value: unknown, human: () => string) =>
+/**
+ * The answer on standard output: JSON with `--json`, else the human form.
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const print = (json: boolean, value: unknown, human: () => string) =>
   Console.log(json ? JSON.stringify(value, null, 2) : human())
 
 /** The password: prompted on a terminal, else the first line of standard input. */

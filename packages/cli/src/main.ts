@@ -16,6 +16,7 @@ import {
   makeLinkCommand,
   makeStatusCommand
 } from "./client.js"
+import { makeFilesCommand } from "./files.js"
 import { modules } from "./registry.js"
 import { makeRunCommand, makeUpCommand } from "./run.js"
 import { makeSimCommand } from "./sim.js"
@@ -34,7 +35,8 @@ const meridian = Command.make("meridian").pipe(
     makeAccountCommand(modules),
     makeStatusCommand(modules),
     makeLinkCommand(modules),
-    makeDeadLettersCommand(modules)
+    makeDeadLettersCommand(modules),
+    makeFilesCommand(modules)
   ])
 )
 

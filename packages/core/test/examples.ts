@@ -2,6 +2,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { readFileSync } from "node:fs"
 import { fileURLToPath } from "node:url"
+import * as Files from "../src/files/Files.js"
 import * as Ping from "../src/ping/Ping.js"
 import * as Runner from "../src/sim/Runner.js"
 import * as Scenario from "../src/sim/Scenario.js"
@@ -17,4 +18,4 @@ const scenario = (name: string) =>
 
 /** Runs a shipped example scenario with `seed`. */
 export const runExample = (name: string, seed: number) =>
-  Runner.run({ scenario: scenario(name), topology, modules: [Ping.module], seed })
+  Runner.run({ scenario: scenario(name), topology, modules: [Ping.module, Files.module], seed })

@@ -3,6 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Site from "../src/kernel/Site.js"
+import * as Files from "../src/files/Files.js"
 import * as Ping from "../src/ping/Ping.js"
 import * as Engine from "../src/sim/Engine.js"
 import * as Runner from "../src/sim/Runner.js"
@@ -61,10 +62,12 @@ describe("simulator", () => {
         )
         sites.set(
           name,
-          yield* Site.start({ topology, site: name, modules: [Ping.module], transport: network.transport(name) }).pipe(
-            Effect.provide(stores),
-            Effect.orDie
-          )
+          yield* Site.start({
+            topology,
+            site: name,
+            modules: [Ping.module, Files.module],
+            transport: network.transport(name)
+          }).pipe(Effect.provide(stores), Effect.orDie)
         )
       }
       const n1 = sites.get("n1")!

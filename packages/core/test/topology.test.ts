@@ -9,7 +9,8 @@ const examplePath = fileURLToPath(new URL("../../../examples/three-regions.yaml"
 const exampleText = readFileSync(examplePath, "utf8")
 
 const registry: ReadonlyArray<Check.ModuleInfo> = [
-  { name: "ping", settings: Schema.Struct({ greeting: Schema.optional(Schema.String) }) }
+  { name: "ping", settings: Schema.Struct({ greeting: Schema.optional(Schema.String) }) },
+  { name: "files", settings: Schema.Struct({}) }
 ]
 
 /** The example's regions and sites, built in TypeScript (links added by each test). */
@@ -18,9 +19,9 @@ const exampleSites = Builder.make("three-regions")
   .region("south", { cidrs: ["10.2.0.0/16"], countries: ["AU", "BR"], continents: ["OC", "SA"] })
   .region("west", { cidrs: ["10.3.0.0/16"], countries: ["DE", "US"], continents: ["EU", "NA", "AF"] })
   .defaultRegion("north")
-  .site("n1", { region: "north", tcp: "127.0.0.1:7101", http: "127.0.0.1:8101", modules: { ping: {} } })
-  .site("s1", { region: "south", tcp: "127.0.0.1:7102", http: "127.0.0.1:8102", modules: { ping: {} } })
-  .site("w1", { region: "west", tcp: "127.0.0.1:7103", http: "127.0.0.1:8103", modules: { ping: {} } })
+  .site("n1", { region: "north", tcp: "127.0.0.1:7101", http: "127.0.0.1:8101", modules: { ping: {}, files: {} } })
+  .site("s1", { region: "south", tcp: "127.0.0.1:7102", http: "127.0.0.1:8102", modules: { ping: {}, files: {} } })
+  .site("w1", { region: "west", tcp: "127.0.0.1:7103", http: "127.0.0.1:8103", modules: { ping: {}, files: {} } })
 
 /** The example's content, built in TypeScript. */
 const exampleBuilder = exampleSites.link("n1", "s1").link("n1", "w1").link("s1", "w1")
@@ -54,7 +55,7 @@ describe("Topology", () => {
         tcp: "127.0.0.1:7101",
         http: "127.0.0.1:8101",
         carriers: {},
-        modules: { ping: {} }
+        modules: { ping: {}, files: {} }
       })
       expect(topology.links).toHaveLength(3)
       expect(topology.regions.west.continents).toEqual(["EU", "NA", "AF"])
@@ -300,7 +301,7 @@ describe("semantic problems", () => {
     Effect.gen(function* () {
       const input = withPatch({
         sites: {
-          x: { region: "a", tcp: "127.0.0.1:0", http: "127.0.0.1:0", modules: { ping: { greeting: 42 }, files: {} } },
+          x: { region: "a", tcp: "127.0.0.1:0", http: "127.0.0.1:0", modules: { ping: { greeting: 42 }, roaming: {} } },
           y: { region: "b", tcp: "127.0.0.1:0", http: "127.0.0.1:0", modules: { ping: { greting: "hi" } } }
         }
       })
@@ -308,12 +309,12 @@ describe("semantic problems", () => {
       yield* Loader.validate(input)
       const problems = yield* problemsOf(input, { modules: registry })
       expect(problems.map((p) => p.path)).toEqual([
-        "sites.x.modules.files",
         "sites.x.modules.ping.greeting",
+        "sites.x.modules.roaming",
         "sites.y.modules.ping.greting"
       ])
-      expect(problems[0].message).toBe('module "files" is not registered (registered: ping)')
-      expect(problems[1].message).toBe("Expected string | undefined, actual 42")
+      expect(problems[1].message).toBe('module "roaming" is not registered (registered: files, ping)')
+      expect(problems[0].message).toBe("Expected string | undefined, actual 42")
     })
   )
 

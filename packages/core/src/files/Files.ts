@@ -704,10 +704,12 @@ export const make = (deps: Options = {}) =>
 
         const complete = (upload: Upload) =>
           Effect.gen(function* () {
-            const body = yield* staging.read(upload.id).pipe(Effect.orDie)
-            const blob = yield* blobs
-              .putStream(body)
-              .pipe(Effect.catchTag("BlobStoreFull", () => refuse(507, "StorageFull", "the file store is full")))
+            const blob = yield* staging.commit(upload.id, blobs).pipe(
+              Effect.catchTags({
+                BlobStoreFull: () => refuse(507, "StorageFull", "the file store is full"),
+                StagingNotFound: () => refuse(404, "NotFound", "no such upload")
+              })
+            )
             const discard = Effect.zipRight(staging.remove(upload.id), kv.delete(NAMESPACE, uploadKey(upload.id)))
             if (upload.sha256 !== undefined && upload.sha256 !== blob.hash) {
               yield* Effect.ignore(blobs.release(blob.hash))
@@ -816,7 +818,8 @@ export const make = (deps: Options = {}) =>
             "upload-expires": httpDate(upload.expiresAt)
           }
           if (size === upload.length) {
-            const transfer = yield* complete(upload)
+            // Finished even if the client goes away now: the bytes are all here.
+            const transfer = yield* Effect.uninterruptible(complete(upload))
             headers["meridian-transfer"] = transfer.id
             headers["meridian-sha256"] = transfer.sha256
           }

@@ -118,6 +118,12 @@ export interface SimNetwork {
   readonly setCrashed: (site: string, crashed: boolean) => Effect.Effect<void>
 }
 
+/** One direction of a link: when the wire is free again (bandwidth) and the last arrival (ordering). */
+interface Wire {
+  busyUntil: number
+  lastArrival: number
+}
+
 /** A short label of a frame for the trace: its tag, and the envelope id when it carries one. */
 const label = (frame: Frame): string => {
   switch (frame._tag) {
@@ -160,7 +166,7 @@ export const make = (options: {
     const silent = new Set<string>()
     const crashed = new Set<string>()
     /** Per direction: when the wire is free again (bandwidth) and the last arrival (ordering). */
-    const wires = new Map<string, { busyUntil: number; lastArrival: number }>()
+    const wires = new Map<string, Wire>()
 
     /** Each link's profile, resolved once. */
     const links = new Map<string, LinkProfile & { readonly latencyMillis: number; readonly jitterMillis: number }>()
@@ -183,12 +189,13 @@ export const make = (options: {
     const random = mulberry32(yield* Random.nextIntBetween(0, 0x7fffffff))
     const clock = yield* Effect.clock
 
+    /** Checked per frame, twice: the common case (no fault in force) costs three size checks. */
     const blocked = (from: string, to: string): DropReason | undefined =>
-      crashed.has(to) || crashed.has(from)
+      crashed.size > 0 && (crashed.has(to) || crashed.has(from))
         ? "crashed"
-        : silent.has(to) || silent.has(from)
+        : silent.size > 0 && (silent.has(to) || silent.has(from))
           ? "silent"
-          : partitions.has(linkKey(from, to))
+          : partitions.size > 0 && partitions.has(linkKey(from, to))
             ? "partition"
             : undefined
 
@@ -211,7 +218,7 @@ export const make = (options: {
     const simClock = yield* currentSimClock
     const schedule = (delayMillis: number, task: () => void): Effect.Effect<void> => {
       if (Option.isSome(simClock)) {
-        simClock.value.unsafeSchedule(task, Duration.millis(delayMillis))
+        simClock.value.unsafeSchedule(task, delayMillis)
         return Effect.void
       }
       return Effect.asVoid(Effect.forkIn(Effect.delay(Effect.sync(task), Duration.millis(delayMillis)), scope))
@@ -221,13 +228,21 @@ export const make = (options: {
       const peers = [...(neighbours.get(site) ?? [])].sort()
       const inbox = inboxes.get(site)
       if (inbox === undefined) throw new Error(`no site ${site} in the simulated topology`)
+      /** Per peer: the link's profile and this direction's wire, looked up once. */
+      const directions = new Map<
+        string,
+        { readonly link: ReturnType<typeof linkOf>; readonly key: string; wire: Wire | undefined }
+      >()
+      for (const peer of peers)
+        directions.set(peer, { link: linkOf(site, peer), key: `${site}>${peer}`, wire: undefined })
       return {
         site,
         peers,
         receive: inbox.takeBatch,
         send: (peer, frame) =>
           Effect.suspend(() => {
-            if (!neighbours.get(site)?.has(peer)) {
+            const direction = directions.get(peer)
+            if (direction === undefined) {
               return Effect.fail(new LinkUnavailable({ peer, reason: `no link from ${site} to ${peer}` }))
             }
             const tag = label(frame)
@@ -240,17 +255,21 @@ export const make = (options: {
               emit({ _tag: "Drop", from: site, to: peer, frame: tag, reason })
               return Effect.void
             }
-            const link = linkOf(site, peer)
+            const link = direction.link
             if (link.loss > 0 && random() < link.loss) {
               emit({ _tag: "Drop", from: site, to: peer, frame: tag, reason: "loss" })
               return Effect.void
             }
             const now = clock.unsafeCurrentTimeMillis()
-            const key = `${site}>${peer}`
-            let wire = wires.get(key)
+            let wire = direction.wire
             if (wire === undefined) {
-              wire = { busyUntil: now, lastArrival: now }
-              wires.set(key, wire)
+              // Shared by every incarnation of the site (a restart keeps the wire's state).
+              wire = wires.get(direction.key)
+              if (wire === undefined) {
+                wire = { busyUntil: now, lastArrival: now }
+                wires.set(direction.key, wire)
+              }
+              direction.wire = wire
             }
             const sent =
               link.bandwidth === undefined ? now : Math.max(now, wire.busyUntil) + (bytes * 1000) / link.bandwidth

@@ -11,6 +11,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
+import type { BlobInfo, BlobStoreFull, BlobsService } from "./Blobs.js"
 
 /**
  * The staging area cannot store more (disk full, or its bound).
@@ -76,6 +77,11 @@ export interface StagingService {
   readonly truncate: (id: string, size: number) => Effect.Effect<void, StagingNotFound>
   readonly size: (id: string) => Effect.Effect<Option.Option<number>>
   readonly read: (id: string) => Effect.Effect<Stream.Stream<Uint8Array>, StagingNotFound>
+  /**
+   * Moves a complete upload into the blob store (hashed there) and forgets it here. A disk
+   * staging area hands its file over without copying when the store can take it.
+   */
+  readonly commit: (id: string, blobs: BlobsService) => Effect.Effect<BlobInfo, BlobStoreFull | StagingNotFound>
   readonly remove: (id: string) => Effect.Effect<void>
 }
 
@@ -141,6 +147,17 @@ export const makeMemory = (options: { readonly maxBytes: number }): StagingServi
         return chunks === undefined
           ? Effect.fail(new StagingNotFound({ id }))
           : Effect.succeed(Stream.fromIterable([...chunks]))
+      }),
+    commit: (id, blobs) =>
+      Effect.suspend((): Effect.Effect<BlobInfo, BlobStoreFull | StagingNotFound> => {
+        const chunks = uploads.get(id)
+        if (chunks === undefined) return Effect.fail(new StagingNotFound({ id }))
+        return Effect.tap(blobs.put(concat(chunks)), () =>
+          Effect.sync(() => {
+            total -= sizeOf(chunks)
+            uploads.delete(id)
+          })
+        )
       }),
     remove: (id) =>
       Effect.sync(() => {

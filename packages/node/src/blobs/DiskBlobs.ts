@@ -35,6 +35,8 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import { createHash, randomBytes } from "node:crypto"
+import { createReadStream } from "node:fs"
+import { rm, stat } from "node:fs/promises"
 
 /**
  * Where the store lives, and its bounds (defaults: {@link Blobs.BlobsConfig}).
@@ -43,6 +45,38 @@ import { createHash, randomBytes } from "node:crypto"
  * @category config
  */
 export type DiskBlobsOptions = { readonly directory: string } & Partial<Blobs.BlobsConfig>
+
+/**
+ * The disk store: a blob store that can also adopt a finished file (see `putFile` in `make`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DiskBlobsService extends Blobs.BlobsService {
+  readonly putFile: (file: string, sha256?: string) => Effect.Effect<Blobs.BlobInfo, Blobs.BlobStoreFull>
+}
+
+/**
+ * Whether a blob store can adopt files (the disk store can; the memory store cannot).
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const canAdoptFiles = (blobs: Blobs.BlobsService): blobs is DiskBlobsService =>
+  "putFile" in blobs && typeof blobs.putFile === "function"
+
+const statFile = (file: string) => stat(file)
+const rmFile = rm
+const readFile = (file: string): Stream.Stream<Uint8Array> =>
+  Stream.fromAsyncIterable(createReadStream(file, { highWaterMark: 1024 * 1024 }), (e) => e).pipe(
+    Stream.map((chunk) => chunk as Uint8Array),
+    Stream.orDie
+  )
+const hashFile = async (file: string) => {
+  const hasher = createHash("sha256")
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hasher.update(chunk as Buffer)
+  return hasher.digest("hex")
+}
 
 /** How many fan-out directories start-up scans at once. */
 const startupConcurrency = 16
@@ -123,7 +157,7 @@ interface Entry {
  */
 export const make = (
   options: DiskBlobsOptions
-): Effect.Effect<Blobs.BlobsService, never, FileSystem.FileSystem | Path.Path | Scope.Scope> =>
+): Effect.Effect<DiskBlobsService, never, FileSystem.FileSystem | Path.Path | Scope.Scope> =>
   Effect.gen(function* () {
     const { chunkSize, maxBytes } = { ...Blobs.BlobsConfig, ...withoutUndefined(options) }
     if (!isCount(maxBytes) || !isCount(chunkSize)) {
@@ -340,6 +374,38 @@ export const make = (
         )
       })
 
+    /**
+     * Adopts a complete, fsynced file as a blob without copying it: renamed into place (the file
+     * is gone afterwards, also when the blob was stored already). `sha256`, when the caller hashed
+     * the bytes as they were written, saves reading the file again. Same file system only: a
+     * file elsewhere is streamed in instead.
+     */
+    const putFile = (file: string, sha256?: string): Effect.Effect<Blobs.BlobInfo, Blobs.BlobStoreFull> =>
+      Effect.gen(function* () {
+        const [info, here] = yield* Effect.promise(() => Promise.all([statFile(file), statFile(root)]))
+        if (info.dev !== here.dev) {
+          return yield* Effect.zipLeft(
+            putStream(readFile(file)),
+            Effect.promise(() => rmFile(file, { force: true }))
+          )
+        }
+        const size = info.size
+        const hash = sha256 ?? (yield* Effect.promise(() => hashFile(file)))
+        return yield* Effect.acquireUseRelease(
+          reserve(size),
+          () => commit(hash, file, size),
+          () =>
+            Effect.sync(() => {
+              reserved -= size
+            })
+        ).pipe(
+          Effect.catchIf(
+            (e): e is DiskFull => e instanceof DiskFull,
+            () => Effect.fail(full(size))
+          )
+        )
+      })
+
     const get = (hash: string): Effect.Effect<Uint8Array, Blobs.BlobNotFound> =>
       Effect.acquireUseRelease(
         pinIfStored(hash),
@@ -522,13 +588,14 @@ export const make = (
     return {
       put,
       putStream,
+      putFile,
       get,
       stream: streamBlob,
       stat,
       retain,
       release,
       usage: Effect.sync(() => ({ blobs: index.size, bytes: used, capacity: maxBytes }))
-    } satisfies Blobs.BlobsService
+    } satisfies DiskBlobsService
   })
 
 /** Drops `undefined` values so they do not override the defaults. */

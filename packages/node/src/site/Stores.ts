@@ -23,10 +23,28 @@ export const signingKey = (secret: string): Uint8Array =>
   new Uint8Array(createHmac("sha256", secret).update("meridian/identity/token-signing-key/v1").digest())
 
 /**
+ * The blob store's bound in a site process: 100 GiB unless `$MERIDIAN_BLOB_MAX_BYTES` says
+ * otherwise (a full store answers 507; it never fills the disk past its bound).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const defaultBlobMaxBytes = (() => {
+  const text = process.env.MERIDIAN_BLOB_MAX_BYTES
+  const n = text === undefined ? NaN : Number(text)
+  return Number.isSafeInteger(n) && n > 0 ? n : 100 * 1024 ** 3
+})()
+
+/**
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: { readonly dataDir: string; readonly secret: string }) => {
+export const layer = (options: {
+  readonly dataDir: string
+  readonly secret: string
+  /** The most bytes the blob store holds (default {@link defaultBlobMaxBytes}). */
+  readonly blobMaxBytes?: number
+}) => {
   const sql = Sqlite.layerStores({ filename: join(options.dataDir, "site.db") })
   const identity = Identity.layer({ signingKey: signingKey(options.secret) }).pipe(
     Layer.provide(Layer.merge(sql, Identity.layerScryptHasher({})))
@@ -34,7 +52,12 @@ export const layer = (options: { readonly dataDir: string; readonly secret: stri
   return Layer.mergeAll(
     sql,
     identity,
-    DiskBlobs.layer({ directory: join(options.dataDir, "blobs") }),
+    // Large chunks: a download streams a file in 1 MiB reads, not 64 KiB ones.
+    DiskBlobs.layer({
+      directory: join(options.dataDir, "blobs"),
+      chunkSize: 1024 * 1024,
+      maxBytes: options.blobMaxBytes ?? defaultBlobMaxBytes
+    }),
     DiskStaging.layer({ directory: join(options.dataDir, "uploads") })
   )
 }
