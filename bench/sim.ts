@@ -10,11 +10,11 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
 import * as Files from "../packages/core/src/files/Files.js"
 import * as Ping from "../packages/core/src/ping/Ping.js"
 import * as Runner from "../packages/core/src/sim/Runner.js"
+import { nativeHasher } from "../packages/node/src/sim/NativeHasher.js"
 import * as Scenario from "../packages/core/src/sim/Scenario.js"
 import * as Loader from "../packages/core/src/topology/Loader.js"
 
@@ -23,14 +23,9 @@ const WARMUP = Number(process.env.BENCH_WARMUP ?? 5)
 const scenario = Either.getOrThrow(Scenario.parse(readFileSync("examples/scenarios/partition.yaml", "utf8")))
 const topology = Effect.runSync(Loader.parse(readFileSync("examples/three-regions.yaml", "utf8")))
 
-const hasher = () => {
-  const hash = createHash("sha256")
-  return { update: (text: string) => void hash.update(text), digest: () => hash.digest("hex") }
-}
-
 const once = (seed: number) => {
   const start = performance.now()
-  const result = Runner.run({ scenario, topology, modules: [Ping.module, Files.module], seed, hasher })
+  const result = Runner.run({ scenario, topology, modules: [Ping.module, Files.module], seed, hasher: nativeHasher })
   const wallMillis = performance.now() - start
   if (result.violations.length > 0) throw new Error(`seed ${seed}: ${Runner.summary(result)}`)
   return { wallMillis, simulatedMillis: result.simulatedMillis, events: result.events }

@@ -8,6 +8,7 @@ import { readFileSync } from "node:fs"
 import { dirname, resolve } from "node:path"
 import * as Files from "../packages/core/src/files/Files.js"
 import * as Ping from "../packages/core/src/ping/Ping.js"
+import { nativeHasher } from "../packages/node/src/sim/NativeHasher.js"
 import * as Runner from "../packages/core/src/sim/Runner.js"
 import * as Scenario from "../packages/core/src/sim/Scenario.js"
 import * as Loader from "../packages/core/src/topology/Loader.js"
@@ -28,7 +29,7 @@ const topology = Effect.runSync(Loader.parse(readFileSync(topologyFile, "utf8"))
 let violated = 0
 const start = performance.now()
 for (let seed = from; seed < from + seeds; seed++) {
-  const result = Runner.run({ scenario, topology, modules: [Ping.module, Files.module], seed })
+  const result = Runner.run({ scenario, topology, modules: [Ping.module, Files.module], seed, hasher: nativeHasher })
   if (result.violations.length > 0) {
     violated++
     console.log(`${Runner.summary(result)}\n  ${result.violations[0]!.invariant}: ${result.violations[0]!.message}`)

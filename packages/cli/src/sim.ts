@@ -7,6 +7,7 @@
  *
  * @since 0.1.0
  */
+import { nativeHasher } from "@meridian/node/sim/NativeHasher"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
@@ -80,7 +81,7 @@ export const makeSimCommand = (modules: Module.Registry) =>
           Option.getOrUndefined(args.topology),
           modules
         ).pipe(Effect.tapError((e) => Console.error(e.reason)))
-        const result = Runner.run({ scenario, topology, modules, seed: args.seed })
+        const result = Runner.run({ scenario, topology, modules, seed: args.seed, hasher: nativeHasher })
         if (Option.isSome(args.traceOut)) {
           yield* fs
             .writeFileString(args.traceOut.value, result.trace.join("\n") + (result.trace.length > 0 ? "\n" : ""))
