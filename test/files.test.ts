@@ -306,6 +306,18 @@ describe("file servers with several addresses, and pull-through downloads", () =
       })
       const alice = await account(url("n1", ""), "alice", "north")
       const bob = await account(url("n1", ""), "bob", "south")
+      // A recipient without an account is refused before anything is stored.
+      const toNobody = await fetch(url("n1", "/v1/files/uploads"), {
+        method: "POST",
+        headers: {
+          "tus-resumable": "1.0.0",
+          authorization: `Bearer ${alice}`,
+          "upload-length": "3",
+          "upload-metadata": `recipients ${b64("bob,carol")}`
+        }
+      })
+      expect(toNobody.status).toBe(400)
+      expect(await toNobody.json()).toMatchObject({ message: "no such user: carol" })
       // Large enough that the socket buffers on loopback cannot swallow it at once.
       const content = randomBytes(32 * 1024 * 1024)
       const id = await upload(url("n1", ""), alice, content, "bob")

@@ -27,6 +27,7 @@ import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Accounts from "../accounts/Accounts.js"
 import * as Actor from "../kernel/Actor.js"
 import * as Address from "../kernel/Address.js"
 import * as Module from "../kernel/Module.js"
@@ -605,6 +606,30 @@ export const make = (deps: Options = {}) =>
           }
           const badRecipient = recipients.find((r) => !userPattern.test(r))
           if (badRecipient !== undefined) return yield* refuse(400, "BadRequest", `no such user name: ${badRecipient}`)
+          // Each recipient must have an account: asked of its name's arbiter (cached claims there).
+          yield* Effect.forEach(
+            recipients,
+            (name) =>
+              context.system
+                .ref(
+                  Accounts.AccountsProtocol,
+                  Address.make(
+                    Accounts.accountsSite(context.topology, Accounts.arbiterRegion(context.topology, name))!,
+                    Accounts.ACTOR
+                  )
+                )
+                .ask(new Accounts.Locate({ name }), { timeout: Duration.millis(settings.brokerTimeoutMillis) })
+                .pipe(
+                  Effect.catchAll((e) =>
+                    e._tag === "AccountNotFound"
+                      ? refuse(400, "BadRequest", `no such user: ${name}`)
+                      : refuse(503, "Unavailable", `cannot check recipient ${name} now (${e._tag}); try again`, {
+                          "retry-after": "5"
+                        })
+                  )
+                ),
+            { concurrency: 8, discard: true }
+          )
           const sha = metadata.value.sha256?.toLowerCase()
           if (sha !== undefined && !/^[0-9a-f]{64}$/.test(sha)) {
             return yield* refuse(400, "BadRequest", "sha256 must be 64 hex digits")
