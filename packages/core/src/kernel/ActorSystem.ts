@@ -613,21 +613,20 @@ export const make = (
           })
         }
         const id = yield* newId
-        return new Envelope(
-          {
-            version: PROTOCOL_VERSION,
-            id,
-            from: systemAddress,
-            to,
-            kind,
-            ...(correlationId === undefined ? {} : { correlationId }),
-            ...(deadline === undefined ? {} : { deadline }),
-            hops: 0,
-            durable,
-            payload: payload.right
-          },
-          { disableValidation: true }
-        )
+        // Built from checked parts without running the class constructor (it copies the fields and
+        // merges defaults even without validation): the same prototype and fields.
+        return Object.assign(Object.create(Envelope.prototype) as Envelope, {
+          version: PROTOCOL_VERSION,
+          id,
+          from: systemAddress,
+          to,
+          kind,
+          ...(correlationId === undefined ? {} : { correlationId }),
+          ...(deadline === undefined ? {} : { deadline }),
+          hops: 0,
+          durable,
+          payload: payload.right
+        })
       })
 
     const remoteTell = <Msg extends Tagged>(protocol: Protocol<Msg>, to: Address, message: Msg) =>

@@ -149,8 +149,13 @@ interface Neighbour {
 const withHops = (envelope: Envelope, hops: number): Envelope =>
   Object.assign(Object.create(Object.getPrototypeOf(envelope) as object) as Envelope, envelope, { hops })
 
-/** Frames built here from validated values: skip re-validating them in the constructor. */
-const trusted = { disableValidation: true } as const
+/**
+ * A frame built here from validated values, made without running the Schema class constructor
+ * (which copies its fields and merges defaults even when validation is off): the same prototype
+ * and fields, `_tag` last as the constructor puts it. Frames are sent on every hop, acknowledgement and heartbeat.
+ */
+const trusted = <A extends Frame>(frame: { readonly prototype: A }, fields: Omit<A, never>): A =>
+  Object.assign(Object.create(frame.prototype as object) as A, fields)
 
 const encodeEnvelope = Schema.encodeSync(Envelope)
 const decodeEnvelope = Schema.decodeUnknownEither(Envelope)
@@ -266,7 +271,7 @@ export const make = (options: {
         const up = [...neighbours.values()]
           .filter((n) => n.state !== "down" && !inMaintenance.has(n.peer))
           .map((n) => n.peer)
-        const frame = new LinkStateFrame({ origin: site, seq: ownSeq, up }, trusted)
+        const frame = trusted(LinkStateFrame, { origin: site, seq: ownSeq, up, _tag: "LinkState" })
         return Effect.forEach(
           [...neighbours.keys()].filter((p) => p !== except),
           (peer) => sendFrame(peer, frame),
@@ -313,7 +318,7 @@ export const make = (options: {
         }
         const next = withHops(envelope, envelope.hops + 1)
         emit({ _tag: "Forwarded", envelopeId: envelope.id, to: target, via })
-        return transmit(via, new EnvelopeFrame({ envelope: next }, trusted)).pipe(
+        return transmit(via, trusted(EnvelopeFrame, { envelope: next, _tag: "Envelope" })).pipe(
           Effect.catchAll((e) => {
             // The transport knows that link is not connected: it is down now, not after the
             // heartbeats say so. Route around it and try the next path once.
@@ -339,7 +344,7 @@ export const make = (options: {
               })
             )
           )
-        : routeAck(new AckFrame({ from: site, to: origin, ids: [id], hops: 0 }, trusted), undefined)
+        : routeAck(trusted(AckFrame, { from: site, to: origin, ids: [id], hops: 0, _tag: "Ack" }), undefined)
 
     const routeAck = (frame: AckFrame, cameFrom: string | undefined): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -350,7 +355,10 @@ export const make = (options: {
         if (via === undefined || frame.hops >= config.maxHops || (via === cameFrom && via !== frame.to)) {
           return Effect.void // the sender retransmits and is acknowledged again
         }
-        return sendFrame(via, new AckFrame({ ...frame, hops: frame.hops + 1 }, trusted))
+        return sendFrame(
+          via,
+          trusted(AckFrame, { from: frame.from, to: frame.to, ids: frame.ids, hops: frame.hops + 1, _tag: "Ack" })
+        )
       })
 
     /**
@@ -447,7 +455,7 @@ export const make = (options: {
           yield* advertise()
         }
         // Any frame is a sign of life: only links idle for a whole interval get a heartbeat.
-        const beat = new HeartbeatFrame({ seq: heartbeatSeq++ }, trusted)
+        const beat = trusted(HeartbeatFrame, { seq: heartbeatSeq++, _tag: "Heartbeat" })
         for (const n of neighbours.values()) if (now - n.lastSent >= heartbeatMs) yield* sendFrame(n.peer, beat)
         yield* Effect.sleep(heartbeatMs)
       }
@@ -474,6 +482,10 @@ export const make = (options: {
         for (const entry of due) {
           const cachedEnvelope = accepted.get(entry.id)
           const decoded = cachedEnvelope !== undefined ? Either.right(cachedEnvelope) : decodeEnvelope(entry.envelope)
+          // A row from before a restart is decoded once, not on every retransmission.
+          if (cachedEnvelope === undefined && Either.isRight(decoded) && accepted.size < acceptedCacheLimit) {
+            accepted.set(entry.id, decoded.right)
+          }
           if (Either.isLeft(decoded) || now - entry.createdAt > horizonMs) {
             yield* outbox.ack(entry.id)
             accepted.delete(entry.id)

@@ -211,7 +211,16 @@ export const makeMemory = (config: Partial<OutboxConfig> = {}): Effect.Effect<Ou
       Effect.sync(() => {
         const entry = entries.get(id)
         if (entry === undefined) return false
-        entries.set(id, { ...entry, attempts: entry.attempts + (countAttempt ? 1 : 0), nextAttemptAt })
+        // Spelled out rather than spread: every (re)transmission and every poll without a path passes here.
+        entries.set(id, {
+          id: entry.id,
+          destination: entry.destination,
+          envelope: entry.envelope,
+          bytes: entry.bytes,
+          createdAt: entry.createdAt,
+          attempts: entry.attempts + (countAttempt ? 1 : 0),
+          nextAttemptAt
+        })
         return true
       })
 
