@@ -802,7 +802,10 @@ export const make = (deps: Options = {}) =>
             hasher = algorithm === "sha1" ? sha1.create() : sha256.create()
             expected = digest.right
           }
-          const body = request.stream.pipe(Stream.tap((chunk) => Effect.sync(() => hasher?.update(chunk))))
+          const body =
+            hasher === undefined
+              ? request.stream
+              : request.stream.pipe(Stream.tap((chunk) => Effect.sync(() => hasher!.update(chunk))))
           // The upload's own bound, not the site's small default for request bodies.
           const appended = yield* Effect.either(
             staging
