@@ -263,14 +263,16 @@ const account = async (base: string, name: string, region: string) => {
 }
 
 /** A whole tus upload in one PATCH; the transfer id. */
-const upload = async (base: string, token: string, content: Uint8Array, recipients: string) => {
+const upload = async (base: string, token: string, content: Uint8Array, recipients: string, expires?: number) => {
   const headers = { "tus-resumable": "1.0.0", authorization: `Bearer ${token}` }
   const created = await fetch(`${base}/v1/files/uploads`, {
     method: "POST",
     headers: {
       ...headers,
       "upload-length": String(content.length),
-      "upload-metadata": `filename ${b64("data.bin")},recipients ${b64(recipients)}`
+      "upload-metadata": `filename ${b64("data.bin")},recipients ${b64(recipients)}${
+        expires === undefined ? "" : `,expires ${b64(String(expires))}`
+      }`
     }
   })
   expect(created.status).toBe(201)
@@ -292,8 +294,8 @@ describe("file servers with several addresses, and pull-through downloads", () =
       telecom
     } = await threeSites({
       carrier: true,
-      modules: "{ ping: {}, files: {} }",
-      siteModules: { s1: '{ ping: {}, files: { remoteDownloads: "pull-through" } }' }
+      modules: "{ ping: {}, files: { cleanupIntervalSeconds: 1 } }",
+      siteModules: { s1: '{ ping: {}, files: { remoteDownloads: "pull-through", cleanupIntervalSeconds: 1 } }' }
     })
     const url = (site: keyof typeof http, path: string) => `http://127.0.0.1:${http[site]}${path}`
     const procs = runSites(topology, dir, ["n1", "s1", "w1"])
@@ -348,6 +350,20 @@ describe("file servers with several addresses, and pull-through downloads", () =
       expect(pulled.holder).toBe("s1")
       expect(pulled.url.startsWith(url("s1", "/"))).toBe(true)
       expect(sha256(Buffer.from(await (await fetch(pulled.url)).arrayBuffer()))).toBe(sha256(content))
+      // A transfer past its expiry is not served and is cleaned up: gone from the inbox, its address
+      // answers 410 (expired) or 404 (cleaned up).
+      const brief = await upload(url("n1", ""), alice, randomBytes(1000), "bob", 1)
+      const briefAddress = (await json(url("n1", `/v1/files/transfers/${brief}/download`), {
+        headers: { authorization: `Bearer ${alice}`, accept: "application/json" }
+      })) as { url: string }
+      await eventually("the expired transfer is cleaned up", async () => {
+        const inbox = (await json(url("n1", "/v1/files/inbox"), { headers: { authorization: `Bearer ${alice}` } })) as {
+          transfers: Array<{ id: string }>
+        }
+        return inbox.transfers.some((t) => t.id === brief) ? undefined : true
+      })
+      expect([404, 410]).toContain((await fetch(briefAddress.url)).status)
+
       procs.get("n1")!.kill("SIGKILL")
       await sleep(500)
       const again = await addressAt("s1", bob)

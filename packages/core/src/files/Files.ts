@@ -999,6 +999,7 @@ export const make = (deps: Options = {}) =>
           if (Option.isNone(transfer) || !(yield* storedHere(transfer.value))) {
             return yield* refuse(404, "NotFound", "no such file here")
           }
+          if ((yield* now) >= transfer.value.expiresAt) return yield* refuse(410, "Gone", "this transfer has expired")
           const { sha256: hash, size } = transfer.value
           const etag = `"${hash}"`
           const common = {
