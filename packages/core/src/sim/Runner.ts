@@ -19,7 +19,13 @@ import * as Scope from "effect/Scope"
 import type * as Module from "../kernel/Module.js"
 import type * as Routing from "../kernel/Routing.js"
 import * as Site from "../kernel/Site.js"
+import type { Blobs } from "../stores/Blobs.js"
+import type { Dedupe } from "../stores/Dedupe.js"
+import type { Identity } from "../stores/Identity.js"
+import type { KeyValue } from "../stores/KeyValue.js"
 import * as MemoryStores from "../stores/Memory.js"
+import type { Outbox } from "../stores/Outbox.js"
+import type { Staging } from "../stores/Staging.js"
 import type { Topology } from "../topology/Topology.js"
 import * as Engine from "./Engine.js"
 import type { Invariant, Scenario, SimContext, Tally } from "./Scenario.js"
@@ -140,6 +146,14 @@ const profile = (p: Scenario["network"]): Partial<SimNetwork.LinkProfile> => ({
 })
 
 /**
+ * The stores a simulated site runs on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SiteStores = Outbox | Dedupe | KeyValue | Blobs | Staging | Identity
+
+/**
  * Runs `scenario` with `seed`, synchronously, on virtual time.
  *
  * @since 0.1.0
@@ -156,6 +170,12 @@ export const run = (options: {
    * Node host can pass `node:crypto`'s, which gives the same hash about 20× faster.
    */
   readonly hasher?: Trace.MakeTraceHasher
+  /**
+   * Each site's stores, built once per run outside the sites' scopes (a crash keeps them, as a
+   * disk would). Default: the in-memory stores; the node package passes SQLite `:memory:` ones so
+   * that scenarios run with real SQL.
+   */
+  readonly stores?: (site: string, signingKey: Uint8Array) => Layer.Layer<SiteStores, unknown>
 }): Result => {
   const { scenario, topology, modules, seed } = options
   const trace: Array<string> = []
@@ -233,10 +253,14 @@ export const run = (options: {
 
     const siteNames = Object.keys(topology.sites).sort()
     // Stores live outside the sites' scopes: a crash keeps them, as a disk would.
-    const stores = new Map<string, Context.Context<Layer.Layer.Success<ReturnType<typeof MemoryStores.layer>>>>()
+    const stores = new Map<string, Context.Context<SiteStores>>()
+    const makeStores =
+      options.stores ??
+      ((_site: string, signingKey: Uint8Array) =>
+        MemoryStores.layer({ signingKey, scrypt: { N: 1024, blocking: true } }))
     for (const [i, name] of siteNames.entries()) {
       const signingKey = sha256(utf8ToBytes(`meridian-sim:${seed}:${i}:${name}`))
-      stores.set(name, yield* Layer.build(MemoryStores.layer({ signingKey, scrypt: { N: 1024, blocking: true } })))
+      stores.set(name, yield* Layer.build(Layer.orDie(makeStores(name, signingKey))))
     }
 
     const running = new Map<string, { site: Site.RunningSite; scope: Scope.CloseableScope }>()
