@@ -40,9 +40,9 @@ import {
   writeSync
 } from "node:fs"
 import { type IncomingHttpHeaders, request } from "node:http"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve as resolvePath } from "node:path"
+import { freePort } from "./support.js"
 
 const SIZE = Number(process.env.BENCH_FILE_MB ?? 1024) * 1024 * 1024
 const PATCH_BYTES = Number(process.env.BENCH_PATCH_MB ?? 0) * 1024 * 1024 || SIZE
@@ -52,16 +52,6 @@ const SECRET = "bench-files-secret-0123456789"
 const READ_CHUNK = 1024 * 1024
 const bin = resolvePath("packages/cli/bin/meridian.js")
 const children: Array<ChildProcess> = []
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
 
 const sleep = (millis: number) => new Promise((r) => setTimeout(r, millis))
 

@@ -13,7 +13,6 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { execFileSync, spawn, type ChildProcess } from "node:child_process"
 import { existsSync, mkdtempSync, writeFileSync } from "node:fs"
-import { createServer } from "node:net"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { connect, StringCodec } from "nats"
@@ -21,22 +20,13 @@ import * as Ping from "../packages/core/src/ping/Ping.js"
 import * as MemoryStores from "../packages/core/src/stores/Memory.js"
 import * as Builder from "../packages/core/src/topology/Builder.js"
 import * as SiteNode from "../packages/node/src/site/SiteNode.js"
+import { freePort } from "./support.js"
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 5_000)
 const CONCURRENT_TOTAL = Number(process.env.BENCH_CONCURRENT ?? 50_000)
 const IN_FLIGHT = 64
 const SECRET = "bench-transport-secret-0123456789"
 const children: Array<ChildProcess> = []
-
-const freePort = () =>
-  new Promise<number>((resolve, reject) => {
-    const server = createServer()
-    server.on("error", reject)
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address()
-      server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
-    })
-  })
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!

@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { mkdtempSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { cli, eventually, json, killAll, runSites, threeSites } from "./support.js"
+import { cli, eventually, json, killAll, routesEverywhere, runSites, threeSites } from "./support.js"
 
 const post = (url: string, body: unknown, token?: string) =>
   fetch(url, {
@@ -34,12 +34,7 @@ describe("accounts, tokens and operator commands across real site processes", ()
 
     const procs = runSites(topology, dir, ["n1", "s1", "w1"])
     try {
-      await eventually("three sites serve and route to each other", async () => {
-        for (const site of ["n1", "s1", "w1"] as const) {
-          if (Object.keys((await json(url(site, "/status"))).routes as object).length !== 2) return undefined
-        }
-        return true
-      })
+      await routesEverywhere(http)
 
       // A user registered at n1 with its home in the south; the name is then taken everywhere.
       const alice = await cli(["account", "create", "alice", "--region", "south", ...at("n1"), "--json"], {

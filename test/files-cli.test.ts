@@ -6,7 +6,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseDuration, parseSize, safeFilename } from "@meridian/cli/files"
 import * as Option from "effect/Option"
-import { bin, cli, eventually, json, killAll, runSites, threeSites } from "./support.js"
+import { bin, cli, eventually, json, killAll, routesEverywhere, runSites, threeSites } from "./support.js"
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 
@@ -31,12 +31,7 @@ describe("meridian files send/inbox/get against real site processes", () => {
     const at = (site: keyof typeof http) => ["--topology", topology, "--site", site]
     const procs = runSites(topology, dir, ["n1", "s1", "w1"])
     try {
-      await eventually("three sites serve and route to each other", async () => {
-        for (const site of ["n1", "s1", "w1"] as const) {
-          if (Object.keys((await json(url(site, "/status"))).routes as object).length !== 2) return undefined
-        }
-        return true
-      })
+      await routesEverywhere(http)
       const accounts = [
         ["alice", "north"],
         ["bob", "south"]

@@ -5,7 +5,7 @@ import { readFileSync, statSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { bin, eventually, json, killAll, runSites, sleep, threeSites } from "./support.js"
+import { bin, eventually, json, killAll, routesEverywhere, runSites, sleep, threeSites } from "./support.js"
 
 const geoip = fileURLToPath(new URL("../../shared/data/geo-test-country.mmdb", import.meta.url))
 
@@ -61,12 +61,7 @@ describe("regional file service across real site processes", () => {
       procs = new Map([...procs, [site, proc]])
     }
     try {
-      await eventually("three sites serve and route to each other", async () => {
-        for (const site of ["n1", "s1", "w1"] as const) {
-          if (Object.keys((await json(url(site, "/status"))).routes as object).length !== 2) return undefined
-        }
-        return true
-      })
+      await routesEverywhere(http)
 
       // The directory: a client from AU is sent to the south's server, one from CN to the north's,
       // one the database does not know to the default region; a forged X-Forwarded-For is ignored.
@@ -300,12 +295,7 @@ describe("file servers with several addresses, and pull-through downloads", () =
     const url = (site: keyof typeof http, path: string) => `http://127.0.0.1:${http[site]}${path}`
     const procs = runSites(topology, dir, ["n1", "s1", "w1"])
     try {
-      await eventually("three sites serve and route to each other", async () => {
-        for (const site of ["n1", "s1", "w1"] as const) {
-          if (Object.keys((await json(url(site, "/status"))).routes as object).length !== 2) return undefined
-        }
-        return true
-      })
+      await routesEverywhere(http)
       const alice = await account(url("n1", ""), "alice", "north")
       const bob = await account(url("n1", ""), "bob", "south")
       // A recipient without an account is refused before anything is stored.

@@ -138,3 +138,14 @@ export const runSites = (topology: string, dir: string, sites: ReadonlyArray<str
 export const killAll = (procs: Iterable<ChildProcess>) => {
   for (const proc of procs) if (proc.exitCode === null && proc.signalCode === null) proc.kill("SIGKILL")
 }
+
+/** Waits until every site of `http` serves HTTP and routes to the `others` other sites. */
+export const routesEverywhere = (http: Readonly<Record<string, number>>) =>
+  eventually("every site serves and routes to the others", async () => {
+    const sites = Object.keys(http)
+    for (const site of sites) {
+      const status = await json(`http://127.0.0.1:${http[site]}/status`)
+      if (Object.keys(status.routes as object).length !== sites.length - 1) return undefined
+    }
+    return true
+  })

@@ -67,8 +67,15 @@ export const canAdoptFiles = (blobs: Blobs.BlobsService): blobs is DiskBlobsServ
 
 const statFile = (file: string) => stat(file)
 const rmFile = rm
-const readFile = (file: string): Stream.Stream<Uint8Array> =>
-  Stream.fromAsyncIterable(createReadStream(file, { highWaterMark: 1024 * 1024 }), (e) => e).pipe(
+/**
+ * A file's content as a stream of `chunkBytes` reads (the stores' files exist while read: a
+ * read error is a defect).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const fileStream = (file: string, chunkBytes = 1024 * 1024): Stream.Stream<Uint8Array> =>
+  Stream.fromAsyncIterable(createReadStream(file, { highWaterMark: chunkBytes }), (e) => e).pipe(
     Stream.map((chunk) => chunk as Uint8Array),
     Stream.orDie
   )
@@ -385,7 +392,7 @@ export const make = (
         const [info, here] = yield* Effect.promise(() => Promise.all([statFile(file), statFile(root)]))
         if (info.dev !== here.dev) {
           return yield* Effect.zipLeft(
-            putStream(readFile(file)),
+            putStream(fileStream(file)),
             Effect.promise(() => rmFile(file, { force: true }))
           )
         }

@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import { createReadStream, mkdirSync } from "node:fs"
+import { mkdirSync } from "node:fs"
 import { open, rm, stat, truncate } from "node:fs/promises"
 import { join } from "node:path"
 import { createHash, type Hash } from "node:crypto"
@@ -149,31 +149,20 @@ export const make = (options: {
         Effect.gen(function* () {
           yield* checked(id)
           if (Option.isNone(yield* sizeOf(id))) return yield* new Staging.StagingNotFound({ id })
-          return Stream.fromAsyncIterable(
-            createReadStream(path(id), { highWaterMark: options.readChunkBytes ?? 256 * 1024 }),
-            (e) => e
-          ).pipe(
-            Stream.map((chunk) => chunk as Uint8Array),
-            Stream.orDie
-          )
+          return DiskBlobs.fileStream(path(id), options.readChunkBytes ?? 256 * 1024)
         }),
       commit: (id, blobs) =>
         Effect.gen(function* () {
           yield* checked(id)
-          if (Option.isNone(yield* sizeOf(id))) return yield* new Staging.StagingNotFound({ id })
+          const size = yield* sizeOf(id)
+          if (Option.isNone(size)) return yield* new Staging.StagingNotFound({ id })
           const hasher = hashers.get(id)
           hashers.delete(id)
           if (DiskBlobs.canAdoptFiles(blobs)) {
-            const size = Option.getOrElse(yield* sizeOf(id), () => -1)
-            const known = hasher !== undefined && hasher.offset === size ? hasher.hash.digest("hex") : undefined
+            const known = hasher?.offset === size.value ? hasher.hash.digest("hex") : undefined
             return yield* blobs.putFile(path(id), known)
           }
-          const blob = yield* blobs.putStream(
-            Stream.fromAsyncIterable(createReadStream(path(id), { highWaterMark: 1024 * 1024 }), (e) => e).pipe(
-              Stream.map((chunk) => chunk as Uint8Array),
-              Stream.orDie
-            )
-          )
+          const blob = yield* blobs.putStream(DiskBlobs.fileStream(path(id)))
           yield* Effect.promise(() => rm(path(id), { force: true }))
           return blob
         }),
