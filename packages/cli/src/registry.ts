@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import type * as Module from "@meridian/core/kernel/Module"
+import * as Chat from "@meridian/core/chat/Chat"
 import * as Files from "@meridian/core/files/Files"
 import * as Ping from "@meridian/core/ping/Ping"
 import * as MaxMindGeo from "@meridian/node/files/MaxMindGeo"
@@ -17,6 +18,7 @@ import * as Effect from "effect/Effect"
  */
 export const modules: Module.Registry = [
   Ping.module,
+  Chat.module,
   Files.make({
     loadGeoIp: (file) =>
       MaxMindGeo.make({ file }).pipe(

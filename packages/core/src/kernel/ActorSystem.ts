@@ -260,6 +260,8 @@ export const make = (
     let idCounter = 0
     const deadlines = new Deadlines()
     yield* Effect.forkScoped(deadlines.run)
+    // Runs after the drain at scope close: asks still waiting then fail instead of hanging.
+    yield* Effect.addFinalizer(() => Effect.sync(() => deadlines.stop()))
     // When the site stops or crashes, remote asks still waiting fail at once: the deadline timer
     // that would have failed them stops with the site.
     yield* Effect.addFinalizer(() =>
@@ -277,24 +279,27 @@ export const make = (
     const makeWaiter = (deadline: number, onTimeout: () => AskTimeout) => {
       let settled: Exit.Exit<unknown, unknown> | undefined
       let resumeFn: ((exit: Exit.Exit<unknown, unknown>) => void) | undefined
+      // Unset while `add` runs: a stopped site's deadlines fire inside it.
+      let entry: { readonly cancel: () => void } | undefined = undefined
       const settle = (exit: Exit.Exit<unknown, unknown>): void => {
         if (settled !== undefined) return
         settled = exit
-        entry.cancel()
+        entry?.cancel()
         const resume = resumeFn
         resumeFn = undefined
         resume?.(exit)
       }
-      const entry = deadlines.add(deadline, () => settle(Exit.fail(onTimeout())))
+      const scheduled = deadlines.add(deadline, () => settle(Exit.fail(onTimeout())))
+      entry = scheduled
       const wait = Effect.async<unknown, unknown>((resume) => {
         if (settled !== undefined) return resume(settled)
         resumeFn = resume
         return Effect.sync(() => {
           resumeFn = undefined
-          entry.cancel()
+          scheduled.cancel()
         })
       })
-      return { settle, wait, cancel: entry.cancel }
+      return { settle, wait, cancel: scheduled.cancel }
     }
     const systemAddress = new Address({ site, actor: SYSTEM_ACTOR })
 

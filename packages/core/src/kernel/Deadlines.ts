@@ -31,6 +31,7 @@ export class Deadlines {
   /** When the timer fiber will next wake (Infinity while it waits for work). */
   private wakeAt = Infinity
   private wake: (() => void) | undefined = undefined
+  private stopped = false
 
   /** Entries scheduled and neither fired nor cancelled. */
   get size(): number {
@@ -39,6 +40,10 @@ export class Deadlines {
 
   /** Calls `fire` once `deadline` (epoch ms, by the Effect clock) has passed, unless cancelled first. */
   add(deadline: number, fire: () => void): Entry {
+    if (this.stopped) {
+      fire()
+      return { deadline, cancel: () => {} }
+    }
     const timer: Timer = { at: deadline, seq: this.seq++, scheduledAt: deadline, task: fire, index: -1 }
     this.heap.push(timer)
     if (deadline < this.wakeAt && this.wake !== undefined) {
@@ -47,6 +52,15 @@ export class Deadlines {
       wake()
     }
     return { deadline, cancel: () => void this.heap.remove(timer) }
+  }
+
+  /**
+   * The site stopped (or crashed): nothing will run the timer any more, so every pending
+   * deadline fires now and later ones at once — no ask waits forever on a stopped site.
+   */
+  stop(): void {
+    this.stopped = true
+    for (let top = this.heap.pop(); top !== undefined; top = this.heap.pop()) top.task()
   }
 
   /** The timer fiber: fires what is due, then sleeps until the next deadline or an earlier add. */

@@ -16,6 +16,7 @@ import type { IdentityService } from "../stores/Identity.js"
 import type { KeyValueService } from "../stores/KeyValue.js"
 import type { OutboxService } from "../stores/Outbox.js"
 import type { StagingService } from "../stores/Staging.js"
+import type { UnitOfWorkService } from "../stores/UnitOfWork.js"
 import type { Simulation } from "../sim/Scenario.js"
 import type { Site, Topology } from "../topology/Topology.js"
 import type * as Actor from "./Actor.js"
@@ -54,6 +55,11 @@ export interface SiteContext {
     /** Uploads in progress (resumable). */
     readonly staging: StagingService
     readonly identity: IdentityService
+    /**
+     * Runs `effect` as one unit of work over the site's stores (one SQLite transaction; in
+     * memory, uninterruptibly): a crash leaves all of its writes, durable sends included, or none.
+     */
+    readonly atomically: UnitOfWorkService["atomically"]
   }
 }
 

@@ -13,6 +13,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
@@ -23,6 +24,7 @@ import { Identity, validateRegistration } from "../stores/Identity.js"
 import { KeyValue } from "../stores/KeyValue.js"
 import { Outbox } from "../stores/Outbox.js"
 import { Staging } from "../stores/Staging.js"
+import { direct as directUnitOfWork, UnitOfWork } from "../stores/UnitOfWork.js"
 import { problemsFromParseError, type Problem, type Topology } from "../topology/Topology.js"
 import * as ActorSystem from "./ActorSystem.js"
 import * as DeadLetters from "./DeadLetters.js"
@@ -169,7 +171,8 @@ export const start = (
       kv: yield* KeyValue,
       blobs: yield* Blobs,
       staging: yield* Staging,
-      identity: yield* Identity
+      identity: yield* Identity,
+      atomically: Option.getOrElse(yield* Effect.serviceOption(UnitOfWork), () => directUnitOfWork).atomically
     }
 
     // The accounts actor runs on every site, under a supervisor of its own, before any module.

@@ -1,0 +1,821 @@
+/**
+ * Roaming group communication (`chat` module): groups with a home region, messages numbered by
+ * the group's home and delivered to every member in their own home region, pushed to online
+ * readers (server-sent events) and kept for the others, over regional service centers whose
+ * roaming systems talk pairwise — and through a third region when a link between two is down.
+ *
+ * @since 0.1.0
+ */
+import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Encoding from "effect/Encoding"
+import type * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import * as Stream from "effect/Stream"
+import type { AskError } from "../kernel/Errors.js"
+import * as Module from "../kernel/Module.js"
+import { randomBytes, type Principal } from "../stores/Identity.js"
+import { byteLength } from "../stores/KeyValue.js"
+import * as Center from "./Center.js"
+import {
+  ChangeMembers,
+  ChatBusy,
+  ChatInvalid,
+  type Copy,
+  Create,
+  Edit,
+  Get,
+  type Group,
+  type GroupMoved,
+  type GroupNotFound,
+  History,
+  type Message,
+  Move,
+  type NotAMember,
+  type NotOwner,
+  Send,
+  Submit
+} from "./Protocol.js"
+import * as Roaming from "./Roaming.js"
+import * as Simulation from "./Simulation.js"
+
+/**
+ * Settings of the module (`sites.<site>.modules.chat`). The region's service center is its first
+ * site by name that runs `chat`; other chat sites of the region serve the same API through it.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const Settings = Schema.Struct({
+  /** Mailbox of each of the region's three actors (center, data service, business module). */
+  mailboxCapacity: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 4096 }),
+  /** Client requests served at once by this site; more are answered 503 (busy). */
+  maxConcurrentRequests: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { default: () => 512 }),
+  /** Push streams (server-sent events) open at once on this site; more are answered 503. */
+  maxStreams: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 1000 }),
+  maxMembers: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { default: () => 1000 }),
+  maxTextBytes: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 16_384 }),
+  /** Client message ids remembered per group (retries within them are not sequenced twice). */
+  dedupeWindow: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 10_000 }),
+  homeCacheSize: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 10_000_000)), { default: () => 100_000 }),
+  homeCacheTtlSeconds: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 300 }),
+  maxConcurrentLookups: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { default: () => 64 }),
+  /** How long a home lookup or a query waits for another region. */
+  lookupTimeoutMillis: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 2000 }),
+  /** How long a send waits for the group's home before it is queued durably (202) instead. */
+  sendTimeoutMillis: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 2000 }),
+  /** A push stream for a user homed in another region reads their home this often. */
+  remotePollMillis: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 500 }),
+  keepAliveSeconds: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 15 }),
+  /** Messages per history page at most. */
+  maxPage: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { default: () => 1000 })
+})
+export type Settings = typeof Settings.Type
+
+/**
+ * The home region did not answer in time: try again later.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class HomeUnreachable extends Schema.TaggedError<HomeUnreachable>()("HomeUnreachable", {
+  region: Schema.String,
+  reason: Schema.String
+}) {
+  override get message() {
+    return `region ${this.region} did not answer: ${this.reason}`
+  }
+}
+
+/**
+ * Every way a client operation can be refused.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ChatError = GroupNotFound | GroupMoved | NotAMember | NotOwner | ChatInvalid | ChatBusy | HomeUnreachable
+
+/**
+ * The outcome of a send: sequenced by the home region now, or accepted into the durable outbox
+ * while the home region does not answer.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Sent =
+  | { readonly status: "sequenced"; readonly group: string; readonly id: string; readonly seq: number }
+  | { readonly status: "accepted"; readonly group: string; readonly id: string }
+
+/**
+ * The client operations of a site's service center, as the HTTP API and the simulator use them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChatService {
+  readonly region: string
+  readonly create: (
+    owner: { readonly user: string; readonly home: string },
+    request: {
+      readonly name: string
+      readonly notice?: string | undefined
+      readonly settings?: Readonly<Record<string, string>> | undefined
+      readonly members?: ReadonlyArray<string> | undefined
+      readonly home?: string | undefined
+    }
+  ) => Effect.Effect<Group, ChatError>
+  readonly get: (user: string, group: string) => Effect.Effect<Group, ChatError>
+  readonly edit: (
+    user: string,
+    group: string,
+    change: {
+      readonly name?: string | undefined
+      readonly notice?: string | undefined
+      readonly settings?: Readonly<Record<string, string>> | undefined
+    }
+  ) => Effect.Effect<Group, ChatError>
+  readonly members: (
+    user: string,
+    group: string,
+    add: ReadonlyArray<string>,
+    remove: ReadonlyArray<string>
+  ) => Effect.Effect<Group, ChatError>
+  readonly send: (from: string, group: string, text: string, id?: string) => Effect.Effect<Sent, ChatError>
+  /** Messages of `group` delivered to `user` (read at the user's home region). */
+  readonly history: (
+    user: { readonly user: string; readonly home: string },
+    group: string,
+    after: number,
+    limit: number
+  ) => Effect.Effect<{ readonly messages: ReadonlyArray<Message>; readonly more: boolean }, ChatError>
+  readonly move: (group: string, to: string) => Effect.Effect<{ readonly from: string; readonly to: string }, ChatError>
+  /**
+   * The messages of `group` for `user` after `after`, then as they are delivered: pushed when
+   * this site is the user's home center, read every `remotePollMillis` from it otherwise.
+   */
+  readonly follow: (
+    user: { readonly user: string; readonly home: string },
+    group: string,
+    after: number
+  ) => Stream.Stream<Message, ChatError>
+}
+
+/** The chat service of each running site (an incarnation's actor system is its key). */
+const services = new WeakMap<object, ChatService>()
+
+/**
+ * The chat service of a running site, if it runs the module.
+ *
+ * @since 0.1.0
+ * @category simulation
+ */
+export const serviceOf = (site: { readonly system: object }): ChatService | undefined => services.get(site.system)
+
+const isAskError = (e: { readonly _tag: string }): e is AskError =>
+  e._tag === "AskTimeout" ||
+  e._tag === "MailboxFull" ||
+  e._tag === "PendingAsksFull" ||
+  e._tag === "Unreachable" ||
+  e._tag === "ActorCrashed" ||
+  e._tag === "ActorNotFound" ||
+  e._tag === "ActorStopped" ||
+  e._tag === "MalformedMessage"
+
+const textBytes = byteLength
+const userPattern = /^[A-Za-z0-9._-]{1,64}$/
+const idPattern = /^[A-Za-z0-9._:-]{1,128}$/
+
+/** Counters this site shows in `/metrics`. */
+interface Counters {
+  sequenced: number
+  queued: number
+  rejected: number
+  released: number
+  delivered: number
+  streams: number
+}
+
+const make = (context: Module.SiteContext, settings: Settings, counters: Counters) =>
+  Effect.gen(function* () {
+    const { topology, system } = context
+    const region = context.siteInfo.region
+    const isCenter = Center.centerSite(topology, region) === context.site
+    const lookupTimeout = Duration.millis(settings.lookupTimeoutMillis)
+    const roaming = yield* Roaming.make(context, {
+      homeCacheSize: settings.homeCacheSize,
+      homeCacheTtlMillis: settings.homeCacheTtlSeconds * 1000,
+      lookupTimeout,
+      maxConcurrentLookups: settings.maxConcurrentLookups,
+      mailboxCapacity: settings.mailboxCapacity
+    })
+
+    // Push: the streams of this site, by group (only a center site releases copies).
+    const listeners = new Map<string, Set<(copy: Copy) => void>>()
+    const onRelease: Center.OnRelease = (copies) => {
+      for (const copy of copies) {
+        counters.released++
+        counters.delivered += copy.recipients.length
+        const set = listeners.get(copy.message.group)
+        if (set !== undefined) for (const listener of set) listener(copy)
+      }
+    }
+
+    if (isCenter) {
+      yield* context.spawn(
+        Center.actor(
+          context,
+          {
+            maxMembers: settings.maxMembers,
+            dedupeWindow: settings.dedupeWindow,
+            mailboxCapacity: settings.mailboxCapacity
+          },
+          onRelease
+        )
+      )
+      yield* context.spawn(Roaming.dataActor(context, roaming, settings.mailboxCapacity))
+      yield* context.spawn(
+        Roaming.businessActor(context, roaming, settings.mailboxCapacity, (reason) => {
+          counters.rejected++
+          Effect.runFork(Effect.logWarning(`chat: a queued message was refused at its home: ${reason}`))
+        })
+      )
+    }
+
+    const refs = (target: string) => Center.refsOf(system, topology, target)
+    const unreachable = (target: string) => (e: AskError) =>
+      e._tag === "MailboxFull" || e._tag === "PendingAsksFull"
+        ? new ChatBusy({ reason: e.message })
+        : new HomeUnreachable({ region: target, reason: e.message })
+
+    /** Asks the group's home (this region's center, or the home's data service), following moves. */
+    const atHome = <A, E extends { readonly _tag: string }>(
+      group: string,
+      run: (home: string) => Effect.Effect<A, E | GroupMoved | AskError>,
+      hops = 3
+    ): Effect.Effect<A, Exclude<E, AskError> | GroupMoved | ChatError> =>
+      Effect.gen(function* () {
+        const home = yield* roaming.homeOfGroup(group)
+        return yield* run(home).pipe(
+          Effect.catchIf(
+            (e): e is AskError => isAskError(e),
+            (e) => Effect.zipRight(roaming.setGroupHome(group, undefined), Effect.fail(unreachable(home)(e)))
+          ),
+          Effect.catchIf(
+            (e): e is GroupMoved => e._tag === "GroupMoved",
+            (moved) =>
+              hops > 0
+                ? Effect.zipRight(roaming.setGroupHome(group, moved.to), atHome(group, run, hops - 1))
+                : Effect.fail(moved)
+          )
+        )
+      }) as Effect.Effect<A, Exclude<E, AskError> | GroupMoved | ChatError>
+
+    const askHome = <M extends Create | Get | Edit | ChangeMembers | Move>(home: string, request: M) =>
+      home === region
+        ? refs(home).center.ask(request, { timeout: lookupTimeout })
+        : refs(home).data.ask(request, { timeout: lookupTimeout })
+
+    const now = Effect.clockWith((clock) => clock.currentTimeMillis)
+    const newId = Effect.map(randomBytes(12), Encoding.encodeBase64Url)
+
+    const resolveMembers = (users: ReadonlyArray<string>) =>
+      Effect.forEach(
+        [...new Set(users)],
+        (user) =>
+          userPattern.test(user)
+            ? Effect.map(
+                Effect.catchIf(roaming.homeOfUser(user), isAskError, (e) =>
+                  Effect.fail(new HomeUnreachable({ region: "accounts", reason: e.message }))
+                ),
+                (home) => ({ user, home })
+              )
+            : Effect.fail(new ChatInvalid({ reason: `not a user name: ${JSON.stringify(user).slice(0, 80)}` })),
+        { concurrency: 8 }
+      )
+
+    const checkText = (field: string, text: string | undefined, max: number) =>
+      text !== undefined && textBytes(text) > max
+        ? Effect.fail(new ChatInvalid({ reason: `${field} is over ${max} bytes` }))
+        : Effect.void
+
+    const checkSettings = (values: Readonly<Record<string, string>> | undefined) =>
+      values !== undefined && (Object.keys(values).length > 64 || textBytes(JSON.stringify(values)) > 16_384)
+        ? Effect.fail(new ChatInvalid({ reason: "settings: at most 64 keys and 16 KiB" }))
+        : Effect.void
+
+    const service: ChatService = {
+      region,
+
+      create: (owner, request) =>
+        Effect.gen(function* () {
+          const home = request.home ?? region
+          if (Center.centerSite(topology, home) === undefined) {
+            return yield* new ChatInvalid({ reason: `region ${home} has no chat service center` })
+          }
+          yield* checkText("name", request.name, 200)
+          if (request.name.trim() === "") return yield* new ChatInvalid({ reason: "a group needs a name" })
+          yield* checkText("notice", request.notice, 4096)
+          yield* checkSettings(request.settings)
+          if ((request.members?.length ?? 0) >= settings.maxMembers) {
+            return yield* new ChatInvalid({ reason: `a group has at most ${settings.maxMembers} members` })
+          }
+          const members = yield* resolveMembers((request.members ?? []).filter((m) => m !== owner.user))
+          const group = `${home}.${yield* newId}`
+          const created = yield* askHome(
+            home,
+            new Create({
+              group,
+              name: request.name,
+              notice: request.notice ?? "",
+              settings: request.settings ?? {},
+              owner,
+              members,
+              at: yield* now
+            })
+          ).pipe(Effect.catchIf(isAskError, (e) => Effect.fail(unreachable(home)(e))))
+          yield* roaming.setGroupHome(group, home)
+          return created
+        }),
+
+      get: (user, group) => atHome(group, (home) => askHome(home, new Get({ group, user }))),
+
+      edit: (user, group, change) =>
+        Effect.gen(function* () {
+          yield* checkText("name", change.name, 200)
+          yield* checkText("notice", change.notice, 4096)
+          yield* checkSettings(change.settings)
+          return yield* atHome(group, (home) =>
+            askHome(
+              home,
+              new Edit({
+                group,
+                user,
+                ...(change.name === undefined ? {} : { name: change.name }),
+                ...(change.notice === undefined ? {} : { notice: change.notice }),
+                ...(change.settings === undefined ? {} : { settings: change.settings })
+              })
+            )
+          )
+        }),
+
+      members: (user, group, add, remove) =>
+        Effect.gen(function* () {
+          const added = yield* resolveMembers(add)
+          return yield* atHome(group, (home) =>
+            askHome(home, new ChangeMembers({ group, user, add: added, remove: [...remove] }))
+          )
+        }),
+
+      send: (from, group, text, clientId) =>
+        Effect.gen(function* () {
+          if (text === "") return yield* new ChatInvalid({ reason: "an empty message" })
+          yield* checkText("text", text, settings.maxTextBytes)
+          if (clientId !== undefined && !idPattern.test(clientId)) {
+            return yield* new ChatInvalid({ reason: "a message id is 1–128 of A–Z a–z 0–9 . _ : -" })
+          }
+          const id = clientId ?? (yield* newId)
+          const at = yield* now
+          const request = new Send({ group, id, from, text, at })
+          const sendOnce = (home: string, hops: number): Effect.Effect<Sent, ChatError> =>
+            (home === region
+              ? refs(home).center.ask(request, { timeout: settings.sendTimeoutMillis })
+              : refs(home).business.ask(request, { timeout: settings.sendTimeoutMillis })
+            ).pipe(
+              Effect.map(({ seq }): Sent => ({ status: "sequenced", group, id, seq })),
+              Effect.tap(() => Effect.sync(() => counters.sequenced++)),
+              Effect.catchIf(
+                (e): e is GroupMoved => e._tag === "GroupMoved",
+                (moved) =>
+                  hops > 0
+                    ? Effect.zipRight(roaming.setGroupHome(group, moved.to), sendOnce(moved.to, hops - 1))
+                    : Effect.fail(moved)
+              ),
+              Effect.catchIf(
+                (e): e is AskError => isAskError(e),
+                (e) =>
+                  // The home does not answer now: accepted into the durable outbox, sequenced
+                  // and delivered when it answers again (a retry with the same id is safe).
+                  e._tag === "MailboxFull" && home === region
+                    ? Effect.fail(new ChatBusy({ reason: e.message }))
+                    : refs(home)
+                        .business.tellDurable(new Submit({ group, id, from, text, at }))
+                        .pipe(
+                          Effect.map((): Sent => ({ status: "accepted", group, id })),
+                          Effect.tap(() => Effect.sync(() => counters.queued++)),
+                          Effect.catchAll((failed) =>
+                            Effect.fail(
+                              failed._tag === "OutboxFull"
+                                ? new ChatBusy({ reason: "the outbox is full" })
+                                : new HomeUnreachable({ region: home, reason: failed.message })
+                            )
+                          )
+                        )
+              )
+            ) as Effect.Effect<Sent, ChatError>
+          return yield* Effect.flatMap(roaming.homeOfGroup(group), (home) => sendOnce(home, 3))
+        }),
+
+      history: (user, group, after, limit) =>
+        (user.home === region
+          ? refs(region).center.ask(new History({ group, user: user.user, after, limit }), { timeout: lookupTimeout })
+          : refs(user.home).data.ask(new History({ group, user: user.user, after, limit }), { timeout: lookupTimeout })
+        ).pipe(Effect.catchIf(isAskError, (e) => Effect.fail(unreachable(user.home)(e)))),
+
+      move: (group, to) => atHome(group, (home) => askHome(home, new Move({ group, to }))),
+
+      follow: (user, group, after) =>
+        Stream.unwrapScoped(
+          Effect.gen(function* () {
+            const out = yield* Effect.acquireRelease(Queue.bounded<Message>(256), Queue.shutdown)
+            let last = after
+            const page = Effect.gen(function* () {
+              let more = true
+              while (more) {
+                const found = yield* service.history(user, group, last, settings.maxPage)
+                for (const message of found.messages) {
+                  if (message.seq > last) {
+                    yield* Queue.offer(out, message)
+                    last = message.seq
+                  }
+                }
+                more = found.more
+              }
+            })
+            const local = isCenter && user.home === region
+            if (!local) {
+              yield* Effect.forkScoped(
+                Effect.forever(Effect.zipRight(page, Effect.sleep(Duration.millis(settings.remotePollMillis))))
+              )
+            } else {
+              // Subscribed before the history is read, so nothing released meanwhile is missed.
+              const pushed = yield* Queue.dropping<Copy>(1024)
+              let overflowed = false
+              const listener = (copy: Copy) => {
+                if (copy.recipients.includes(user.user) && !pushed.unsafeOffer(copy)) overflowed = true
+              }
+              yield* Effect.acquireRelease(
+                Effect.sync(() => {
+                  let set = listeners.get(group)
+                  if (set === undefined) listeners.set(group, (set = new Set()))
+                  set.add(listener)
+                }),
+                () =>
+                  Effect.sync(() => {
+                    const set = listeners.get(group)
+                    set?.delete(listener)
+                    if (set?.size === 0) listeners.delete(group)
+                  })
+              )
+              yield* Effect.forkScoped(
+                Effect.gen(function* () {
+                  yield* page
+                  while (true) {
+                    const copy = yield* Queue.take(pushed)
+                    if (overflowed) {
+                      // Too far behind for the push queue: read the rest from the store.
+                      overflowed = false
+                      yield* Queue.takeAll(pushed)
+                      yield* page
+                    } else if (copy.message.seq > last) {
+                      yield* Queue.offer(out, copy.message)
+                      last = copy.message.seq
+                    }
+                  }
+                }).pipe(Effect.catchAll((e) => Queue.offer(out, e as never).pipe(Effect.zipRight(Effect.fail(e)))))
+              )
+            }
+            return Stream.fromQueue(out)
+          })
+        )
+    }
+    return { service, roaming, listeners }
+  })
+
+// ---- HTTP -------------------------------------------------------------------------------------
+
+const statusOf = (error: ChatError | { readonly _tag: "Unauthorized" | "Forbidden" | "NotFound" }) => {
+  switch (error._tag) {
+    case "ChatInvalid":
+      return 400
+    case "Unauthorized":
+      return 401
+    case "NotAMember":
+    case "NotOwner":
+    case "Forbidden":
+      return 403
+    case "GroupNotFound":
+    case "NotFound":
+      return 404
+    case "GroupMoved":
+      return 409
+    case "ChatBusy":
+    case "HomeUnreachable":
+      return 503
+  }
+}
+
+class Refused {
+  readonly _tag = "Refused"
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly message: string,
+    readonly headers: Record<string, string> = {}
+  ) {}
+}
+
+const refusal = (error: ChatError) =>
+  new Refused(
+    statusOf(error),
+    error._tag,
+    error.message,
+    error._tag === "ChatBusy" || error._tag === "HomeUnreachable" ? { "retry-after": "2" } : {}
+  )
+
+const chatErrorTags = new Set([
+  "GroupNotFound",
+  "GroupMoved",
+  "NotAMember",
+  "NotOwner",
+  "ChatInvalid",
+  "ChatBusy",
+  "HomeUnreachable"
+])
+
+/** Refusals become JSON answers; an unreadable or oversized body, 400 or 413. */
+const answer = <E, R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+  Effect.catchAll(route, (e: unknown) => {
+    const tag = typeof e === "object" && e !== null && "_tag" in e ? String(e._tag) : ""
+    const r =
+      e instanceof Refused
+        ? e
+        : chatErrorTags.has(tag)
+          ? refusal(e as ChatError)
+          : String((e as { readonly cause?: unknown }).cause).includes("maxBytes")
+            ? new Refused(413, "PayloadTooLarge", "the request body is over the site's limit")
+            : new Refused(400, "ChatInvalid", "unreadable request body")
+    return Effect.succeed(
+      HttpServerResponse.unsafeJson({ error: r.error, message: r.message }, { status: r.status, headers: r.headers })
+    )
+  })
+
+const CreateBody = Schema.Struct({
+  name: Schema.String,
+  notice: Schema.optional(Schema.String),
+  settings: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
+  members: Schema.optional(Schema.Array(Schema.String)),
+  home: Schema.optional(Schema.String)
+})
+const EditBody = Schema.Struct({
+  name: Schema.optional(Schema.String),
+  notice: Schema.optional(Schema.String),
+  settings: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
+})
+const MembersBody = Schema.Struct({
+  add: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
+  remove: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
+})
+const SendBody = Schema.Struct({ text: Schema.String, id: Schema.optional(Schema.String) })
+const MoveBody = Schema.Struct({ region: Schema.String })
+const Page = Schema.Struct({
+  after: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative()), { default: () => 0 }),
+  limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 100_000)), {
+    default: () => 100
+  })
+})
+
+const routes = (
+  context: Module.SiteContext,
+  settings: Settings,
+  service: ChatService,
+  counters: Counters
+): Effect.Effect<Layer.Layer<never, never, HttpLayerRouter.HttpRouter>> =>
+  Effect.gen(function* () {
+    const identity = context.stores.identity
+    const pool = yield* Effect.makeSemaphore(settings.maxConcurrentRequests)
+
+    const authenticate = Effect.gen(function* () {
+      const request = yield* HttpServerRequest.HttpServerRequest
+      const auth = request.headers["authorization"]
+      if (typeof auth !== "string" || !auth.startsWith("Bearer ")) {
+        return yield* Effect.fail(
+          new Refused(401, "Unauthorized", "an Authorization: Bearer token is required", {
+            "www-authenticate": "Bearer"
+          })
+        )
+      }
+      return yield* identity
+        .verify(auth.slice("Bearer ".length).trim())
+        .pipe(Effect.mapError((e) => new Refused(401, "Unauthorized", `token ${e.reason}`)))
+    })
+    const me = (principal: Principal) => ({ user: principal.name, home: principal.homeRegion })
+
+    const groupParam = Effect.flatMap(HttpRouter.params, ({ id }) =>
+      id !== undefined && /^[A-Za-z0-9._-]{1,160}$/.test(id)
+        ? Effect.succeed(id)
+        : Effect.fail(new Refused(404, "GroupNotFound", "no such group"))
+    )
+    const body = <A, I>(schema: Schema.Schema<A, I>) =>
+      HttpServerRequest.schemaBodyJson(schema).pipe(
+        Effect.catchTag("ParseError", (e) => Effect.fail(new Refused(400, "ChatInvalid", e.message.slice(0, 500))))
+      )
+    const json = (status: number, value: unknown) => HttpServerResponse.unsafeJson(value, { status })
+
+    /** Bounded: over `maxConcurrentRequests` in flight, a clear 503 rather than a slow queue. */
+    const pooled = <E, R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
+      Effect.flatMap(pool.withPermitsIfAvailable(1)(route), (response) =>
+        Option.match(response, {
+          onNone: () =>
+            Effect.succeed(
+              HttpServerResponse.unsafeJson(
+                { error: "ChatBusy", message: `busy: over ${settings.maxConcurrentRequests} requests in progress` },
+                { status: 503, headers: { "retry-after": "1" } }
+              )
+            ),
+          onSome: Effect.succeed
+        })
+      )
+
+    const route = <E, R>(
+      method: "GET" | "POST" | "PATCH",
+      path: `/${string}`,
+      handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
+    ) => HttpLayerRouter.route(method, path, pooled(answer(handler)))
+
+    const streams = yield* Effect.makeSemaphore(settings.maxStreams)
+
+    return HttpLayerRouter.addAll([
+      route(
+        "POST",
+        "/v1/chat/groups",
+        Effect.gen(function* () {
+          const principal = yield* authenticate
+          const request = yield* body(CreateBody)
+          return json(201, yield* service.create(me(principal), request))
+        })
+      ),
+      route(
+        "GET",
+        "/v1/chat/groups/:id",
+        Effect.gen(function* () {
+          const principal = yield* authenticate
+          return json(200, yield* service.get(principal.name, yield* groupParam))
+        })
+      ),
+      route(
+        "PATCH",
+        "/v1/chat/groups/:id",
+        Effect.gen(function* () {
+          const principal = yield* authenticate
+          const group = yield* groupParam
+          return json(200, yield* service.edit(principal.name, group, yield* body(EditBody)))
+        })
+      ),
+      route(
+        "POST",
+        "/v1/chat/groups/:id/members",
+        Effect.gen(function* () {
+          const principal = yield* authenticate
+          const group = yield* groupParam
+          const change = yield* body(MembersBody)
+          return json(200, yield* service.members(principal.name, group, change.add, change.remove))
+        })
+      ),
+      route(
+        "POST",
+        "/v1/chat/groups/:id/messages",
+        Effect.gen(function* () {
+          const principal = yield* authenticate
+          const group = yield* groupParam
+          const message = yield* body(SendBody)
+          const sent = yield* service.send(principal.name, group, message.text, message.id)
+          return sent.status === "sequenced"
+            ? json(201, { group: sent.group, id: sent.id, seq: sent.seq })
+            : json(202, { group: sent.group, id: sent.id, status: "accepted" })
+        })
+      ),
+      route(
+        "GET",
+        "/v1/chat/groups/:id/messages",
+        Effect.gen(function* () {
+          const principal = yield* authenticate
+          const group = yield* groupParam
+          const page = yield* HttpServerRequest.schemaSearchParams(Page).pipe(
+            Effect.mapError(() => new Refused(400, "ChatInvalid", "after and limit are non-negative integers"))
+          )
+          const found = yield* service.history(me(principal), group, page.after, Math.min(page.limit, settings.maxPage))
+          return json(200, { group, messages: found.messages, more: found.more })
+        })
+      ),
+      // Server-sent events: not pooled (a stream is long-lived); bounded by `maxStreams`.
+      HttpLayerRouter.route(
+        "GET",
+        "/v1/chat/groups/:id/events",
+        answer(
+          Effect.gen(function* () {
+            const principal = yield* authenticate
+            const group = yield* groupParam
+            const request = yield* HttpServerRequest.HttpServerRequest
+            const page = yield* HttpServerRequest.schemaSearchParams(Page).pipe(
+              Effect.mapError(() => new Refused(400, "ChatInvalid", "after is a non-negative integer"))
+            )
+            const lastEventId = request.headers["last-event-id"]
+            const after =
+              typeof lastEventId === "string" && /^\d{1,15}$/.test(lastEventId) ? Number(lastEventId) : page.after
+            // Membership is checked once, at the group's home, before streaming.
+            yield* service.get(principal.name, group)
+            const permit = yield* streams.withPermitsIfAvailable(1)(Effect.succeed(true))
+            if (Option.isNone(permit)) {
+              return yield* Effect.fail(
+                new Refused(503, "ChatBusy", `busy: over ${settings.maxStreams} streams open`, { "retry-after": "5" })
+              )
+            }
+            const events = service.follow(me(principal), group, after).pipe(
+              Stream.map((m) => `event: message\nid: ${m.seq}\ndata: ${JSON.stringify(m)}\n\n`),
+              Stream.catchAll((e) =>
+                Stream.make(`event: error\ndata: ${JSON.stringify({ error: e._tag, message: e.message })}\n\n`)
+              ),
+              Stream.merge(
+                Stream.tick(Duration.seconds(settings.keepAliveSeconds)).pipe(Stream.map(() => ": keep-alive\n\n")),
+                { haltStrategy: "left" }
+              )
+            )
+            const counted = Stream.acquireRelease(
+              Effect.flatMap(streams.take(1), () => Effect.sync(() => counters.streams++)),
+              () =>
+                Effect.zipRight(
+                  streams.release(1),
+                  Effect.sync(() => counters.streams--)
+                )
+            ).pipe(Stream.flatMap(() => events))
+            return HttpServerResponse.stream(Stream.encodeText(Stream.concat(Stream.make(": open\n\n"), counted)), {
+              contentType: "text/event-stream",
+              headers: { "cache-control": "no-cache", "x-accel-buffering": "no" }
+            })
+          })
+        )
+      ),
+      route(
+        "POST",
+        "/v1/chat/admin/groups/:id/move",
+        Effect.gen(function* () {
+          const principal = yield* authenticate
+          yield* identity
+            .requireRole(principal, "operator")
+            .pipe(Effect.mapError(() => new Refused(403, "Forbidden", "the operator role is required")))
+          const group = yield* groupParam
+          const { region: to } = yield* body(MoveBody)
+          const moved = yield* service.move(group, to)
+          return json(202, { group, from: moved.from, to: moved.to })
+        })
+      )
+    ])
+  })
+
+/**
+ * The module.
+ *
+ * @since 0.1.0
+ * @category modules
+ */
+export const module = Module.make({
+  name: "chat",
+  description: "roaming group communication: regional service centers, full-mesh roaming, relay around failed links",
+  settings: Settings,
+  simulation: {
+    generators: { "roaming-traffic": Simulation.roamingTraffic(() => serviceOf) },
+    invariants: {
+      "delivered-once-in-order": Simulation.deliveredOnceInOrder(() => serviceOf),
+      "queries-from-home": Simulation.queriesFromHome(() => serviceOf)
+    }
+  },
+  start: (context, settings) =>
+    Effect.gen(function* () {
+      const counters: Counters = { sequenced: 0, queued: 0, rejected: 0, released: 0, delivered: 0, streams: 0 }
+      const { service, roaming } = yield* make(context, settings, counters)
+      services.set(context.system, service)
+      const httpRoutes = yield* routes(context, settings, service, counters)
+      return {
+        routes: httpRoutes,
+        metrics: () => {
+          const caches = roaming.cacheSizes()
+          return [
+            `meridian_chat_sends_total{outcome="sequenced"} ${counters.sequenced}`,
+            `meridian_chat_sends_total{outcome="queued"} ${counters.queued}`,
+            `meridian_chat_refused_at_home_total ${counters.rejected}`,
+            `meridian_chat_copies_released_total ${counters.released}`,
+            `meridian_chat_deliveries_total ${counters.delivered}`,
+            `meridian_chat_streams ${counters.streams}`,
+            `meridian_chat_home_cache_entries{kind="group"} ${caches.groups}`,
+            `meridian_chat_home_cache_entries{kind="user"} ${caches.users}`
+          ]
+        }
+      }
+    })
+})

@@ -1,0 +1,252 @@
+/**
+ * The chat module's simulator workload and invariants: users in every region, groups homed in
+ * every region with members from all of them, messages sent from random regions (users roam),
+ * notice edits from random regions — and at the end, every accepted message delivered exactly
+ * once to every member, in the group's order, and every region's answer to a group query equal
+ * to the home region's data.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Random from "effect/Random"
+import * as Schema from "effect/Schema"
+import type { RunningSite } from "../kernel/Site.js"
+import * as Scenario from "../sim/Scenario.js"
+import { centerSite, chatRegions } from "./Center.js"
+import type { ChatService } from "./Chat.js"
+
+type ServiceOf = () => (site: { readonly system: object }) => ChatService | undefined
+
+interface Run {
+  /** Accepted message id → group. */
+  readonly accepted: Map<string, string>
+  /** Group id → its members and owner. */
+  readonly groups: Map<
+    string,
+    { readonly owner: string; readonly home: string; readonly members: ReadonlyArray<string> }
+  >
+  /** User → home region. */
+  readonly users: Map<string, string>
+  /** Messages the workload set out to send. */
+  planned: number
+}
+
+const runs = new WeakMap<Scenario.SimContext, Run>()
+const runOf = (context: Scenario.SimContext): Run => {
+  let run = runs.get(context)
+  if (run === undefined) {
+    run = { accepted: new Map(), groups: new Map(), users: new Map(), planned: 0 }
+    runs.set(context, run)
+  }
+  return run
+}
+
+/** The running center site of `region`, if it is up. */
+const centerOf = (context: Scenario.SimContext, region: string): RunningSite | undefined => {
+  const name = centerSite(context.topology, region)
+  return name === undefined ? undefined : context.site(name)
+}
+
+/** Retries `attempt` every `retryMillis` until it succeeds (the run's end interrupts it). */
+const untilDone = <A>(attempt: () => Effect.Effect<A, unknown>, retryMillis: number): Effect.Effect<A> =>
+  Effect.suspend(() =>
+    attempt().pipe(Effect.catchAll(() => Effect.zipRight(Effect.sleep(retryMillis), untilDone(attempt, retryMillis))))
+  )
+
+/**
+ * Simulator workload: `usersPerRegion` users in every region, `groups` groups (homed in the
+ * regions in turn, every user a member), then `messages` sends (one every `intervalMillis`),
+ * each from a random member at a random region's service center and retried with the same
+ * message id until accepted, and `edits` notice edits by the owners from random regions.
+ *
+ * @since 0.1.0
+ * @category simulation
+ */
+export const roamingTraffic = (serviceOf: ServiceOf) =>
+  Scenario.generator(
+    Schema.Struct({
+      usersPerRegion: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 2 }),
+      groups: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 3 }),
+      messages: Schema.Int.pipe(Schema.between(0, 100_000)),
+      edits: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 10_000)), { default: () => 5 }),
+      intervalMillis: Schema.optionalWith(Schema.Number.pipe(Schema.positive()), { default: () => 100 }),
+      startMillis: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 0 }),
+      retryMillis: Schema.optionalWith(Schema.Number.pipe(Schema.positive()), { default: () => 250 })
+    }),
+    (context, params) =>
+      Effect.gen(function* () {
+        const run = runOf(context)
+        const regions = chatRegions(context.topology)
+        const service = (region: string) => {
+          const site = centerOf(context, region)
+          const found = site === undefined ? undefined : serviceOf()(site)
+          return found === undefined ? Effect.fail("down" as const) : Effect.succeed(found)
+        }
+        yield* Effect.sleep(params.startMillis)
+
+        // Registrations, then groups, each batch at once (a lost packet costs one ask timeout).
+        const users = regions.flatMap((region) =>
+          Array.from({ length: params.usersPerRegion }, (_, i) => ({ user: `${region}-${i}`, region }))
+        )
+        yield* Effect.forEach(
+          users,
+          ({ region, user }) =>
+            untilDone(
+              () =>
+                Effect.suspend((): Effect.Effect<unknown, unknown> => {
+                  const site = centerOf(context, region)
+                  if (site === undefined) return Effect.fail("down")
+                  return site.accounts
+                    .register(user, "correct horse battery", region)
+                    .pipe(Effect.catchTag("AccountExists", () => Effect.void))
+                }),
+              params.retryMillis
+            ),
+          { concurrency: "unbounded", discard: true }
+        )
+        for (const { region, user } of users) run.users.set(user, region)
+        const everyone = users.map(({ user }) => user)
+
+        const created = yield* Effect.forEach(
+          Array.from({ length: params.groups }, (_, k) => k),
+          (k) => {
+            const home = regions[k % regions.length]!
+            const owner = `${home}-0`
+            return Effect.map(
+              untilDone(
+                () =>
+                  Effect.flatMap(service(home), (s) =>
+                    s.create({ user: owner, home }, { name: `g${k}`, members: everyone, home })
+                  ),
+                params.retryMillis
+              ),
+              (group) => ({ id: group.id, owner, home })
+            )
+          },
+          { concurrency: "unbounded" }
+        )
+        for (const { home, id, owner } of created) run.groups.set(id, { owner, home, members: everyone })
+        const groupIds = [...run.groups.keys()]
+
+        const edits = Effect.gen(function* () {
+          for (let e = 0; e < params.edits; e++) {
+            yield* Effect.sleep(params.intervalMillis * 3)
+            const group = groupIds[yield* Random.nextIntBetween(0, groupIds.length)]!
+            const at = regions[yield* Random.nextIntBetween(0, regions.length)]!
+            const owner = run.groups.get(group)!.owner
+            yield* untilDone(
+              () => Effect.flatMap(service(at), (s) => s.edit(owner, group, { notice: `notice ${e}` })),
+              params.retryMillis
+            )
+          }
+        })
+        const editor = yield* Effect.fork(edits)
+
+        const senders: Array<Fiber.RuntimeFiber<void>> = []
+        run.planned += params.messages
+        for (let i = 0; i < params.messages; i++) {
+          yield* Effect.sleep(params.intervalMillis)
+          const group = groupIds[yield* Random.nextIntBetween(0, groupIds.length)]!
+          const from = everyone[yield* Random.nextIntBetween(0, everyone.length)]!
+          const at = regions[yield* Random.nextIntBetween(0, regions.length)]!
+          const id = `m${String(i).padStart(6, "0")}`
+          senders.push(
+            yield* Effect.fork(
+              Effect.asVoid(
+                untilDone(
+                  () =>
+                    Effect.flatMap(service(at), (s) =>
+                      s.send(from, group, `message ${i} from ${from} at ${at}`, id)
+                    ).pipe(Effect.tap(() => Effect.sync(() => run.accepted.set(id, group)))),
+                  params.retryMillis
+                )
+              )
+            )
+          )
+        }
+        yield* Fiber.awaitAll([...senders, editor])
+      })
+  )
+
+/**
+ * Simulator invariant: every member of every group holds every message accepted for it exactly
+ * once, read at the member's home region, in increasing sequence numbers, and a message has the
+ * same sequence number for every member.
+ *
+ * @since 0.1.0
+ * @category simulation
+ */
+export const deliveredOnceInOrder =
+  (serviceOf: ServiceOf): Scenario.Invariant =>
+  (context) =>
+    Effect.gen(function* () {
+      const run = runOf(context)
+      if (run.groups.size === 0) return "no group was created"
+      // Liveness: a send retried through the whole run without being accepted is a failure too.
+      if (run.accepted.size < run.planned) return `${run.accepted.size} of ${run.planned} sends were accepted`
+      for (const [group, info] of run.groups) {
+        const expected = [...run.accepted].filter(([, g]) => g === group).map(([id]) => id)
+        const seqOf = new Map<string, number>()
+        for (const member of info.members) {
+          const home = run.users.get(member)!
+          const site = centerOf(context, home)
+          const service = site === undefined ? undefined : serviceOf()(site)
+          if (service === undefined) return `the service center of ${home} is down at the end of the run`
+          const read = yield* Effect.either(
+            Effect.retry(service.history({ user: member, home }, group, 0, 1_000_000), { times: 3 })
+          )
+          if (read._tag === "Left") return `history of ${group} for ${member} failed: ${read.left.message}`
+          const messages = read.right.messages
+          const ids = new Set<string>()
+          let last = 0
+          for (const message of messages) {
+            if (message.seq <= last) return `${member} reads ${group} out of order: #${message.seq} after #${last}`
+            last = message.seq
+            if (ids.has(message.id)) return `${member} holds message ${message.id} of ${group} twice`
+            ids.add(message.id)
+            const seen = seqOf.get(message.id)
+            if (seen !== undefined && seen !== message.seq) {
+              return `message ${message.id} is #${seen} for one member and #${message.seq} for ${member}`
+            }
+            seqOf.set(message.id, message.seq)
+          }
+          for (const id of expected) {
+            if (!ids.has(id)) return `${member} (home ${home}) never got accepted message ${id} of ${group}`
+          }
+        }
+      }
+      return undefined
+    })
+
+/**
+ * Simulator invariant: a group query answers the home region's data from every region.
+ *
+ * @since 0.1.0
+ * @category simulation
+ */
+export const queriesFromHome =
+  (serviceOf: ServiceOf): Scenario.Invariant =>
+  (context) =>
+    Effect.gen(function* () {
+      const run = runOf(context)
+      for (const [group, info] of run.groups) {
+        const site = centerOf(context, info.home)
+        const home = site === undefined ? undefined : serviceOf()(site)
+        if (home === undefined) return `the service center of ${info.home} is down at the end of the run`
+        const truth = yield* Effect.either(Effect.retry(home.get(info.owner, group), { times: 3 }))
+        if (truth._tag === "Left") return `${group} at its home: ${truth.left.message}`
+        for (const region of chatRegions(context.topology)) {
+          const other = centerOf(context, region)
+          const service = other === undefined ? undefined : serviceOf()(other)
+          if (service === undefined) return `the service center of ${region} is down at the end of the run`
+          // A query is one ask each way: a lost packet is retried, as a client would.
+          const answer = yield* Effect.either(Effect.retry(service.get(info.owner, group), { times: 3 }))
+          if (answer._tag === "Left") return `${group} asked in ${region}: ${answer.left.message}`
+          if (JSON.stringify(answer.right) !== JSON.stringify(truth.right)) {
+            return `${group} asked in ${region} differs from its home's data`
+          }
+        }
+      }
+      return undefined
+    })

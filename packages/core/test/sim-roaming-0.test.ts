@@ -1,0 +1,16 @@
+import { describe, expect, it } from "@effect/vitest"
+import * as Runner from "../src/sim/Runner.js"
+import { runExample } from "./examples.js"
+
+// The roaming scenario must hold for every seed: 4 files × 75 seeds = 300 seeds per `npm test`
+// (split so that vitest runs them in parallel). More: npm run sim:soak -- --scenario FILE --seeds N
+describe("roaming scenario, seeds 1–75", () => {
+  for (let seed = 1; seed <= 75; seed++) {
+    it(`seed ${seed}`, () => {
+      const result = runExample("roaming", seed)
+      const replay = `meridian sim --scenario examples/scenarios/roaming.yaml --seed ${seed}`
+      expect(result.violations, `${Runner.summary(result)}\nreplay: ${replay}`).toEqual([])
+      expect(result.accepted).toBeGreaterThan(0)
+    })
+  }
+})
