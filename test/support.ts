@@ -149,3 +149,38 @@ export const routesEverywhere = (http: Readonly<Record<string, number>>) =>
     }
     return true
   })
+
+/**
+ * A temporary directory with `topology.yaml`: sites n1, s1, w1, e1 (regions north, south, west,
+ * east) on free ports, each running `modules` (YAML flow, default `{ chat: {} }`), linked in a
+ * full mesh.
+ */
+export const fourSites = async (options: { readonly modules?: string } = {}) => {
+  const modules = options.modules ?? "{ chat: {} }"
+  const dir = mkdtempSync(join(tmpdir(), "meridian-test-"))
+  const names = ["n1", "s1", "w1", "e1"] as const
+  const regions = { n1: "north", s1: "south", w1: "west", e1: "east" } as const
+  const ports = await Promise.all(Array.from({ length: 8 }, freePort))
+  const tcp = Object.fromEntries(names.map((n, i) => [n, ports[i]!])) as Record<(typeof names)[number], number>
+  const http = Object.fromEntries(names.map((n, i) => [n, ports[i + 4]!])) as Record<(typeof names)[number], number>
+  const file = join(dir, "topology.yaml")
+  writeFileSync(
+    file,
+    [
+      "name: test-four",
+      "defaultRegion: north",
+      "secret: test-secret-0123456789",
+      "regions:",
+      ...names.map((n, i) => `  ${regions[n]}: { cidrs: ["10.${i + 1}.0.0/16"] }`),
+      "sites:",
+      ...names.map(
+        (n) =>
+          `  ${n}: { region: ${regions[n]}, tcp: "127.0.0.1:${tcp[n]}", http: "127.0.0.1:${http[n]}", modules: ${modules} }`
+      ),
+      "links:",
+      ...names.flatMap((a, i) => names.slice(i + 1).map((b) => `  - { between: [${a}, ${b}] }`)),
+      ""
+    ].join("\n")
+  )
+  return { dir, file, tcp, http }
+}
