@@ -53,7 +53,12 @@ const subscribe = (url: string, token: string) => {
 
 describe("roaming group communication across four real site processes", () => {
   it("delivers across a cut link, around a stopped region, and through a crash of the group's home", async () => {
-    const { dir, file: topology, http } = await fourSites()
+    // East serves at most 2 client requests at once (to see the busy answer).
+    const {
+      dir,
+      file: topology,
+      http
+    } = await fourSites({ siteModules: { e1: "{ chat: { maxConcurrentRequests: 2 } }" } })
     const url = (site: Site, path: string) => `http://127.0.0.1:${http[site]}${path}`
     const env = { XDG_CONFIG_HOME: join(dir, "config") }
 
@@ -230,6 +235,46 @@ describe("roaming group communication across four real site processes", () => {
         const group = await request(url(site, `/v1/chat/groups/${south}`), "GET", token.bob)
         expect(group.body).toMatchObject({ notice: "changed", home: "south", seq: expected.length })
       }
+
+      // An operator moves the group's home to the east: queries and sends follow it there.
+      const opsToken = (await cli(["account", "token"], { env })).stdout.trim()
+      expect(
+        (await request(url("w1", `/v1/chat/admin/groups/${south}/move`), "POST", token.alice, { region: "east" }))
+          .status
+      ).toBe(403)
+      const moved = await request(url("w1", `/v1/chat/admin/groups/${south}/move`), "POST", opsToken, {
+        region: "east"
+      })
+      expect(moved.status, JSON.stringify(moved.body)).toBe(202)
+      expect(moved.body).toMatchObject({ from: "south", to: "east" })
+      await eventually("the group answers from its new home", async () => {
+        const group = await request(url("n1", `/v1/chat/groups/${south}`), "GET", token.alice)
+        return group.body.home === "east" ? group : undefined
+      })
+      const after = await request(url("w1", `/v1/chat/groups/${south}/messages`), "POST", token.carol, {
+        text: "after the move",
+        id: "moved-1"
+      })
+      expect(after.status).toBe(201)
+      expect(after.body).toMatchObject({ seq: expected.length + 1 })
+      for (const user of ["alice", "bob", "carol", "dave"] as const) {
+        await eventually(`${user} gets the message sent after the move`, async () =>
+          (await history(user, south)).some((m) => m.id === "moved-1") ? true : undefined
+        )
+      }
+
+      // Over its request bound, a site answers a clear busy (503 + Retry-After), never hangs.
+      const burst = await Promise.all(
+        Array.from({ length: 40 }, () =>
+          fetch(url("e1", `/v1/chat/groups/${west}`), { headers: { authorization: `Bearer ${token.dave}` } })
+        )
+      )
+      const statuses = burst.map((r) => r.status)
+      expect(statuses).toContain(200)
+      expect(statuses).toContain(503)
+      const busy = burst.find((r) => r.status === 503)!
+      expect(busy.headers.get("retry-after")).not.toBeNull()
+      expect(await busy.json()).toMatchObject({ error: "ChatBusy" })
     } finally {
       for (const stream of streams) stream.close()
       killAll(procs.values() as Iterable<ChildProcess>)

@@ -155,7 +155,13 @@ export const routesEverywhere = (http: Readonly<Record<string, number>>) =>
  * east) on free ports, each running `modules` (YAML flow, default `{ chat: {} }`), linked in a
  * full mesh.
  */
-export const fourSites = async (options: { readonly modules?: string } = {}) => {
+export const fourSites = async (
+  options: {
+    readonly modules?: string
+    /** Modules of one site instead of `modules` (YAML flow). */
+    readonly siteModules?: Partial<Record<"n1" | "s1" | "w1" | "e1", string>>
+  } = {}
+) => {
   const modules = options.modules ?? "{ chat: {} }"
   const dir = mkdtempSync(join(tmpdir(), "meridian-test-"))
   const names = ["n1", "s1", "w1", "e1"] as const
@@ -175,7 +181,7 @@ export const fourSites = async (options: { readonly modules?: string } = {}) => 
       "sites:",
       ...names.map(
         (n) =>
-          `  ${n}: { region: ${regions[n]}, tcp: "127.0.0.1:${tcp[n]}", http: "127.0.0.1:${http[n]}", modules: ${modules} }`
+          `  ${n}: { region: ${regions[n]}, tcp: "127.0.0.1:${tcp[n]}", http: "127.0.0.1:${http[n]}", modules: ${options.siteModules?.[n] ?? modules} }`
       ),
       "links:",
       ...names.flatMap((a, i) => names.slice(i + 1).map((b) => `  - { between: [${a}, ${b}] }`)),
