@@ -26,6 +26,7 @@ import type { ActorSystemService } from "../kernel/ActorSystem.js"
 import type { AskError, TellError } from "../kernel/Errors.js"
 import * as Protocol from "../kernel/Protocol.js"
 import {
+  Account,
   AccountExists,
   AccountInfo,
   AccountInvalid,
@@ -50,6 +51,7 @@ export const ACTOR = "accounts"
 const NAMESPACE = "accounts"
 const claimKey = (name: string) => `claim/${name}`
 const pendingKey = (name: string) => `pending-claim/${name}`
+const movesKey = (name: string) => `moves/${name}`
 
 /**
  * The accounts store cannot take the write (full, or the site's store failed); nothing was written.
@@ -147,10 +149,72 @@ export class Revoke extends Schema.TaggedClass<Revoke>()("Revoke", {
 }) {}
 
 /**
+ * Ask (at the account's home accounts site): the account, with its password hash, to move it.
+ *
  * @since 0.1.0
  * @category protocol
  */
-export const AccountsProtocol = Protocol.make("accounts", 1, Claim, ClaimCreated, Locate, Create, Login, Revoke)
+export class Export extends Schema.TaggedRequest<Export>()("Export", {
+  failure: AccountNotFound,
+  success: Account,
+  payload: { name: Schema.String }
+}) {}
+
+/**
+ * Ask (at the new home's accounts site): keep an account moved here. Idempotent.
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class Import extends Schema.TaggedRequest<Import>()("Import", {
+  failure: Schema.Union(AccountExists, AccountsUnavailable),
+  success: AccountInfo,
+  payload: { account: Account }
+}) {}
+
+/**
+ * Ask (at the arbiter): the claimed name now lives in `homeRegion`; answers the move's number.
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class Rehome extends Schema.TaggedRequest<Rehome>()("Rehome", {
+  failure: AccountsUnavailable,
+  /** How many times the name has moved: orders the moves of one user wherever they are heard of. */
+  success: Schema.Int,
+  payload: { name: Schema.String, homeRegion: Schema.String }
+}) {}
+
+/**
+ * Ask (at the former home's accounts site): forget an account that moved away.
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class Remove extends Schema.TaggedRequest<Remove>()("Remove", {
+  failure: Schema.Never,
+  success: Schema.Boolean,
+  payload: { name: Schema.String }
+}) {}
+
+/**
+ * @since 0.1.0
+ * @category protocol
+ */
+export const AccountsProtocol = Protocol.make(
+  "accounts",
+  1,
+  Claim,
+  ClaimCreated,
+  Locate,
+  Create,
+  Login,
+  Revoke,
+  Export,
+  Import,
+  Rehome,
+  Remove
+)
 
 /**
  * The message union of the accounts actor.
@@ -158,7 +222,7 @@ export const AccountsProtocol = Protocol.make("accounts", 1, Claim, ClaimCreated
  * @since 0.1.0
  * @category protocol
  */
-export type Message = Claim | ClaimCreated | Locate | Create | Login | Revoke
+export type Message = Claim | ClaimCreated | Locate | Create | Login | Revoke | Export | Import | Rehome | Remove
 
 /**
  * The accounts site of `region`: its first site by name.
@@ -242,7 +306,39 @@ export const actor = (stores: { readonly kv: KeyValueService; readonly identity:
           message.ttlMillis === undefined ? undefined : Math.max(0, message.ttlMillis)
         ),
       // A full revocation set fails the handler: the durable message is not acknowledged and comes again.
-      Revoke: (message: Revoke) => Effect.orDie(stores.identity.revoke(message.tokenId, message.expiresAt))
+      Revoke: (message: Revoke) => Effect.orDie(stores.identity.revoke(message.tokenId, message.expiresAt)),
+      Export: (message: Export) =>
+        Effect.flatMap(stores.identity.exportAccount(message.name), (found) =>
+          Option.match(found, {
+            onNone: () => Effect.fail(new AccountNotFound({ name: message.name })),
+            onSome: Effect.succeed
+          })
+        ),
+      Import: (message: Import) =>
+        stores.identity
+          .importAccount(message.account)
+          .pipe(
+            Effect.catchTag("IdentityStoreFull", (e) =>
+              Effect.fail(
+                new AccountsUnavailable({ reason: `${e.bound} (${e.limit}) reached on ${self.address.site}` })
+              )
+            )
+          ),
+      // Idempotent: the claim already naming this region keeps its move number.
+      Rehome: (message: Rehome) =>
+        Effect.gen(function* () {
+          const moves = Option.match(yield* stores.kv.get(NAMESPACE, movesKey(message.name)), {
+            onNone: () => 0,
+            onSome: (text) => Number.parseInt(text, 10) || 0
+          })
+          const held = yield* stores.kv.get(NAMESPACE, claimKey(message.name))
+          // The same move again (a retried one) keeps its number.
+          if (Option.isSome(held) && held.value === message.homeRegion && moves > 0) return moves
+          yield* stores.kv.set(NAMESPACE, claimKey(message.name), message.homeRegion)
+          yield* stores.kv.set(NAMESPACE, movesKey(message.name), String(moves + 1))
+          return moves + 1
+        }).pipe(Effect.mapError((e) => new AccountsUnavailable({ reason: e.message }))),
+      Remove: (message: Remove) => stores.identity.removeAccount(message.name)
     })
   )
 
@@ -324,6 +420,50 @@ export const client = (options: {
 
   return { register, login, revoke }
 }
+
+/**
+ * Moves an account to another home region: copied there (password hash and roles kept), the
+ * arbiter's claim pointed at it, then forgotten at the former home. Each step is idempotent, so
+ * a move that failed half-way is finished by running it again. Returns the region the arbiter
+ * had (the former home, or `to` for a move run again) and the move's number.
+ * Tokens issued before keep naming the former region until they expire; services that need a
+ * user's home look it up (`Locate`) rather than trusting the token.
+ *
+ * @since 0.1.0
+ * @category operations
+ */
+export const move = (options: {
+  readonly topology: Topology
+  readonly system: Pick<ActorSystemService, "ref">
+  readonly name: string
+  readonly to: string
+}): Effect.Effect<
+  { readonly from: string; readonly move: number },
+  AccountNotFound | AccountExists | AccountInvalid | AccountsUnavailable | AskError
+> =>
+  Effect.gen(function* () {
+    const { name, system, to, topology } = options
+    const ref = (target: string): ActorRef<Message> => system.ref(AccountsProtocol, Address.make(target, ACTOR))
+    const arbiter = ref(accountsSite(topology, arbiterRegion(topology, name))!)
+    const target = accountsSite(topology, to)
+    if (target === undefined) return yield* new AccountInvalid({ reason: `no region named ${to} with a site` })
+    const from = yield* arbiter.ask(new Locate({ name }))
+    if (from !== to) {
+      const fromSite = accountsSite(topology, from)
+      if (fromSite === undefined) return yield* new AccountInvalid({ reason: `no site in region ${from}` })
+      const account = yield* ref(fromSite)
+        .ask(new Export({ name }))
+        .pipe(
+          // Already copied by a move that stopped half-way: finish it from the new home's copy.
+          Effect.catchTag("AccountNotFound", () => ref(target).ask(new Export({ name })))
+        )
+      yield* ref(target).ask(new Import({ account: { ...account, homeRegion: to } }))
+      yield* ref(fromSite).ask(new Remove({ name }))
+    }
+    // Last, and also when the account already lives in `to` (a retried move): the move's number.
+    const move = yield* arbiter.ask(new Rehome({ name, homeRegion: to }))
+    return { from, move }
+  })
 
 /**
  * Records, on an account's home site while it is offline, that the account's name still has to

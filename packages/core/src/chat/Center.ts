@@ -39,6 +39,8 @@ import {
   NotAMember,
   NotOwner,
   Retry,
+  Transplant,
+  UserMovedAway,
   BusinessProtocol,
   DataProtocol
 } from "./Protocol.js"
@@ -176,6 +178,20 @@ export const actor = (context: SiteContext, limits: Limits, onRelease: OnRelease
         const region = context.siteInfo.region
         const records = new Map<string, GroupRecord>()
         const releases = new Map<string, Release>()
+        /**
+         * Users whose home moved, by the latest move heard of here. A user not listed lives where
+         * the accounts service says; one listed elsewhere gets their copies sent on from here.
+         */
+        const homes = new Map<string, { readonly to: string; readonly move: number }>()
+        for (const entry of yield* kv.list(NAMESPACE, "u/")) {
+          const [to, move] = entry.value.split(" ")
+          if (to !== undefined) homes.set(entry.key.slice(2), { to, move: Number(move) || 0 })
+        }
+        /** Where `user`'s copies belong, when that is another region than this one. */
+        const elsewhere = (user: string): string | undefined => {
+          const home = homes.get(user)
+          return home !== undefined && home.to !== region ? home.to : undefined
+        }
 
         const busy = (e: { readonly message: string }) => new ChatBusy({ reason: e.message })
 
@@ -262,17 +278,44 @@ export const actor = (context: SiteContext, limits: Limits, onRelease: OnRelease
             let head = release.head
             while (next !== undefined) {
               const nextSeq: number = next.message.seq
-              yield* Effect.mapError(kv.set(NAMESPACE, copyKey(group, nextSeq), encodeCopy(next)), busy)
+              yield* keepCopy(next)
               if (next !== copy) yield* kv.delete(NAMESPACE, pendingKey(group, nextSeq))
               released.push(next)
               head = nextSeq
               next = release.waiting.get(head)
             }
             yield* Effect.mapError(kv.set(NAMESPACE, headKey(group), String(head)), busy)
+            // Recipients who moved away get their copies sent on to their new home.
+            if (homes.size > 0) {
+              for (const r of released) {
+                for (const user of r.recipients) {
+                  const to = elsewhere(user)
+                  if (to !== undefined) {
+                    yield* Effect.mapError(
+                      business(to).tellDurable(new Transplant({ user, copies: [{ ...r, recipients: [user] }] })),
+                      busy
+                    )
+                  }
+                }
+              }
+            }
             // In memory only once every write above succeeded.
             for (const r of released) if (r !== copy) release.waiting.delete(r.prev)
             release.head = head
             return released
+          })
+
+        /** Stores a released copy, merged with one already kept for the same number (a moved user's). */
+        const keepCopy = (copy: Copy): Effect.Effect<void, ChatBusy> =>
+          Effect.gen(function* () {
+            const key = copyKey(copy.message.group, copy.message.seq)
+            const held = Option.getOrUndefined(Option.flatMap(yield* kv.get(NAMESPACE, key), decodeCopy))
+            const merged: Copy =
+              held === undefined
+                ? copy
+                : { ...held, recipients: [...new Set([...held.recipients, ...copy.recipients])] }
+            if (held !== undefined && merged.recipients.length === held.recipients.length) return
+            yield* Effect.mapError(kv.set(NAMESPACE, key, encodeCopy(merged)), busy)
           })
 
         // ---- fan-out (at the group's home) --------------------------------------------------
@@ -493,6 +536,8 @@ export const actor = (context: SiteContext, limits: Limits, onRelease: OnRelease
 
           History: ({ group, user, after, limit }) =>
             Effect.gen(function* () {
+              const movedTo = elsewhere(user)
+              if (movedTo !== undefined) return yield* new UserMovedAway({ user, to: movedTo })
               const entries = yield* kv.list(NAMESPACE, `c/${group}/`)
               const messages: Array<Message> = []
               let more = false
@@ -539,6 +584,56 @@ export const actor = (context: SiteContext, limits: Limits, onRelease: OnRelease
               )
               records.set(group, moved)
               return { from: region, to }
+            }),
+
+          MemberMoved: ({ move, to, user }) =>
+            Effect.gen(function* () {
+              const known = homes.get(user)
+              const latest = known !== undefined && known.move >= move ? known : { to, move }
+              const target = latest.to !== region ? latest.to : undefined
+              const handOver: Array<Copy> = []
+              if (target !== undefined) {
+                for (const entry of yield* kv.list(NAMESPACE, "c/")) {
+                  const copy = Option.getOrUndefined(decodeCopy(entry.value))
+                  if (copy !== undefined && copy.recipients.includes(user))
+                    handOver.push({ ...copy, recipients: [user] })
+                }
+              }
+              const changed: Array<GroupRecord> = []
+              for (const entry of yield* kv.list(NAMESPACE, "g/")) {
+                const record = records.get(entry.key.slice(2)) ?? Option.getOrUndefined(decodeRecord(entry.value))
+                if (record === undefined || record.movedTo !== undefined) continue
+                if (!record.members.some((m) => m.user === user && m.home !== latest.to)) continue
+                changed.push({
+                  ...record,
+                  members: record.members.map((m) => (m.user === user ? { user, home: latest.to } : m))
+                })
+              }
+              yield* atomically(
+                Effect.gen(function* () {
+                  for (const record of changed) yield* save(record)
+                  yield* Effect.mapError(kv.set(NAMESPACE, `u/${user}`, `${latest.to} ${latest.move}`), busy)
+                  for (let i = 0; target !== undefined && i < handOver.length; i += 100) {
+                    yield* Effect.mapError(
+                      business(target).tellDurable(new Transplant({ user, copies: handOver.slice(i, i + 100) })),
+                      busy
+                    )
+                  }
+                })
+              )
+              for (const record of changed) records.set(record.id, record)
+              homes.set(user, latest)
+            }),
+
+          Receive: ({ copies, user }) =>
+            Effect.gen(function* () {
+              // Sent on after the user moved on again: pass it along.
+              const onward = elsewhere(user)
+              if (onward !== undefined) {
+                return yield* Effect.mapError(business(onward).tellDurable(new Transplant({ user, copies })), busy)
+              }
+              yield* atomically(Effect.forEach(copies, keepCopy, { discard: true }))
+              onRelease(copies)
             }),
 
           Adopt: ({ record, ids }) =>

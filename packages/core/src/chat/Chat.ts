@@ -18,6 +18,7 @@ import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Accounts from "../accounts/Accounts.js"
 import type { AskError } from "../kernel/Errors.js"
 import * as Module from "../kernel/Module.js"
 import { randomBytes, type Principal } from "../stores/Identity.js"
@@ -40,7 +41,8 @@ import {
   type NotAMember,
   type NotOwner,
   Send,
-  Submit
+  Submit,
+  UserMoved
 } from "./Protocol.js"
 import * as Roaming from "./Roaming.js"
 import * as Simulation from "./Simulation.js"
@@ -149,21 +151,26 @@ export interface ChatService {
   readonly send: (from: string, group: string, text: string, id?: string) => Effect.Effect<Sent, ChatError>
   /** Messages of `group` delivered to `user` (read at the user's home region). */
   readonly history: (
-    user: { readonly user: string; readonly home: string },
+    user: string,
     group: string,
     after: number,
     limit: number
   ) => Effect.Effect<{ readonly messages: ReadonlyArray<Message>; readonly more: boolean }, ChatError>
+  /** Moves a group's home region (operator). */
   readonly move: (group: string, to: string) => Effect.Effect<{ readonly from: string; readonly to: string }, ChatError>
+  /**
+   * Moves a user's home region (operator): the account moves, groups record the member's new
+   * home, and the user's messages follow from the former home.
+   */
+  readonly moveUser: (
+    user: string,
+    to: string
+  ) => Effect.Effect<{ readonly from: string; readonly to: string }, ChatError>
   /**
    * The messages of `group` for `user` after `after`, then as they are delivered: pushed when
    * this site is the user's home center, read every `remotePollMillis` from it otherwise.
    */
-  readonly follow: (
-    user: { readonly user: string; readonly home: string },
-    group: string,
-    after: number
-  ) => Stream.Stream<Message, ChatError>
+  readonly follow: (user: string, group: string, after: number) => Stream.Stream<Message, ChatError>
 }
 
 /** The chat service of each running site (an incarnation's actor system is its key). */
@@ -299,6 +306,11 @@ const make = (context: Module.SiteContext, settings: Settings, counters: Counter
         { concurrency: 8 }
       )
 
+    const resolveHome = (user: string) =>
+      Effect.catchIf(roaming.homeOfUser(user), isAskError, (e) =>
+        Effect.fail(new HomeUnreachable({ region: "accounts", reason: e.message }))
+      )
+
     const checkText = (field: string, text: string | undefined, max: number) =>
       text !== undefined && textBytes(text) > max
         ? Effect.fail(new ChatInvalid({ reason: `${field} is over ${max} bytes` }))
@@ -421,11 +433,52 @@ const make = (context: Module.SiteContext, settings: Settings, counters: Counter
           return yield* Effect.flatMap(roaming.homeOfGroup(group), (home) => sendOnce(home, 3))
         }),
 
-      history: (user, group, after, limit) =>
-        (user.home === region
-          ? refs(region).center.ask(new History({ group, user: user.user, after, limit }), { timeout: lookupTimeout })
-          : refs(user.home).data.ask(new History({ group, user: user.user, after, limit }), { timeout: lookupTimeout })
-        ).pipe(Effect.catchIf(isAskError, (e) => Effect.fail(unreachable(user.home)(e)))),
+      history: (user, group, after, limit) => {
+        const read = (
+          home: string,
+          hops: number
+        ): Effect.Effect<{ readonly messages: ReadonlyArray<Message>; readonly more: boolean }, ChatError> =>
+          (home === region
+            ? refs(region).center.ask(new History({ group, user, after, limit }), { timeout: lookupTimeout })
+            : refs(home).data.ask(new History({ group, user, after, limit }), { timeout: lookupTimeout })
+          ).pipe(
+            Effect.catchIf(isAskError, (e) => Effect.fail(unreachable(home)(e))),
+            Effect.catchTag("UserMovedAway", (moved) =>
+              hops > 0
+                ? Effect.zipRight(roaming.setUserHome(user, moved.to), read(moved.to, hops - 1))
+                : Effect.fail(new HomeUnreachable({ region: moved.to, reason: moved.message }))
+            )
+          )
+        return Effect.flatMap(resolveHome(user), (home) => read(home, 3))
+      },
+
+      moveUser: (user, to) =>
+        Effect.gen(function* () {
+          if (Center.centerSite(topology, to) === undefined) {
+            return yield* new ChatInvalid({ reason: `region ${to} has no chat service center` })
+          }
+          const { from, move } = yield* Accounts.move({ topology, system, name: user, to }).pipe(
+            Effect.catchAll((e) =>
+              Effect.fail(
+                isAskError(e)
+                  ? new HomeUnreachable({ region: "accounts", reason: e.message })
+                  : e._tag === "AccountsUnavailable"
+                    ? new ChatBusy({ reason: e.message })
+                    : new ChatInvalid({ reason: e.message })
+              )
+            )
+          )
+          // Told again when a move is retried: centers keep the latest move number, so it is harmless.
+          if (move > 0) {
+            for (const target of Center.chatRegions(topology)) {
+              yield* refs(target)
+                .data.tellDurable(new UserMoved({ user, from, to, move }))
+                .pipe(Effect.mapError((e) => new ChatBusy({ reason: e.message })))
+            }
+          }
+          yield* roaming.setUserHome(user, to)
+          return { from, to }
+        }),
 
       move: (group, to) => atHome(group, (home) => askHome(home, new Move({ group, to }))),
 
@@ -447,7 +500,7 @@ const make = (context: Module.SiteContext, settings: Settings, counters: Counter
                 more = found.more
               }
             })
-            const local = isCenter && user.home === region
+            const local = isCenter && (yield* resolveHome(user)) === region
             if (!local) {
               yield* Effect.forkScoped(
                 Effect.forever(Effect.zipRight(page, Effect.sleep(Duration.millis(settings.remotePollMillis))))
@@ -457,7 +510,7 @@ const make = (context: Module.SiteContext, settings: Settings, counters: Counter
               const pushed = yield* Queue.dropping<Copy>(1024)
               let overflowed = false
               const listener = (copy: Copy) => {
-                if (copy.recipients.includes(user.user) && !pushed.unsafeOffer(copy)) overflowed = true
+                if (copy.recipients.includes(user) && !pushed.unsafeOffer(copy)) overflowed = true
               }
               yield* Effect.acquireRelease(
                 Effect.sync(() => {
@@ -709,7 +762,12 @@ const routes = (
           const page = yield* HttpServerRequest.schemaSearchParams(Page).pipe(
             Effect.mapError(() => new Refused(400, "ChatInvalid", "after and limit are non-negative integers"))
           )
-          const found = yield* service.history(me(principal), group, page.after, Math.min(page.limit, settings.maxPage))
+          const found = yield* service.history(
+            principal.name,
+            group,
+            page.after,
+            Math.min(page.limit, settings.maxPage)
+          )
           return json(200, { group, messages: found.messages, more: found.more })
         })
       ),
@@ -736,7 +794,7 @@ const routes = (
                 new Refused(503, "ChatBusy", `busy: over ${settings.maxStreams} streams open`, { "retry-after": "5" })
               )
             }
-            const events = service.follow(me(principal), group, after).pipe(
+            const events = service.follow(principal.name, group, after).pipe(
               Stream.map((m) => `event: message\nid: ${m.seq}\ndata: ${JSON.stringify(m)}\n\n`),
               Stream.catchAll((e) =>
                 Stream.make(`event: error\ndata: ${JSON.stringify({ error: e._tag, message: e.message })}\n\n`)
@@ -773,6 +831,23 @@ const routes = (
           const { region: to } = yield* body(MoveBody)
           const moved = yield* service.move(group, to)
           return json(202, { group, from: moved.from, to: moved.to })
+        })
+      ),
+      route(
+        "POST",
+        "/v1/chat/admin/users/:name/move",
+        Effect.gen(function* () {
+          const principal = yield* authenticate
+          yield* identity
+            .requireRole(principal, "operator")
+            .pipe(Effect.mapError(() => new Refused(403, "Forbidden", "the operator role is required")))
+          const { name } = yield* HttpRouter.params
+          if (name === undefined || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
+            return yield* Effect.fail(new Refused(404, "NotFound", "no such user"))
+          }
+          const { region: to } = yield* body(MoveBody)
+          const moved = yield* service.moveUser(name, to)
+          return json(202, { user: name, from: moved.from, to: moved.to })
         })
       )
     ])

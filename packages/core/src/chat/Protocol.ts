@@ -170,6 +170,21 @@ export class NotOwner extends Schema.TaggedError<NotOwner>()("NotOwner", {
 }
 
 /**
+ * The user's home is now another region (an operator moved them): read there.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class UserMovedAway extends Schema.TaggedError<UserMovedAway>()("UserMovedAway", {
+  user: Schema.String,
+  to: Schema.String
+}) {
+  override get message() {
+    return `${this.user} now lives in region ${this.to}`
+  }
+}
+
+/**
  * A request the data center refuses as it stands (bad value, a bound reached).
  *
  * @since 0.1.0
@@ -320,7 +335,7 @@ export class Deliver extends Schema.TaggedRequest<Deliver>()("Deliver", {
  * @category protocol
  */
 export class History extends Schema.TaggedRequest<History>()("History", {
-  failure: ChatBusy,
+  failure: Schema.Union(ChatBusy, UserMovedAway),
   success: Schema.Struct({ messages: Schema.Array(Message), more: Schema.Boolean }),
   payload: {
     group: Schema.String,
@@ -359,6 +374,34 @@ export class Adopt extends Schema.TaggedRequest<Adopt>()("Adopt", {
 }) {}
 
 /**
+ * Ask (at every region's center, from its data service): `user`'s home moved from `from` to
+ * `to` (move number `move`). Each center keeps the latest move it heard of; groups homed here
+ * record the member's latest home, and a center that holds the user's messages but is not their
+ * latest home hands them over (and sends on any that still arrive).
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class MemberMoved extends Schema.TaggedRequest<MemberMoved>()("MemberMoved", {
+  failure: ChatBusy,
+  success: Schema.Void,
+  payload: { user: Schema.String, from: Schema.String, to: Schema.String, move: Schema.Int }
+}) {}
+
+/**
+ * Ask (at a user's new home center): copies of messages for `user`, handed over by the former
+ * home. Idempotent.
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class Receive extends Schema.TaggedRequest<Receive>()("Receive", {
+  failure: ChatBusy,
+  success: Schema.Void,
+  payload: { user: Schema.String, copies: Schema.Array(Copy) }
+}) {}
+
+/**
  * Tell (local, the center to itself): hand over copies still logged (after a restart, or once
  * the outbox has room again).
  *
@@ -384,7 +427,9 @@ export const CenterProtocol = Protocol.make(
   Deliver,
   History,
   Move,
-  Adopt
+  Adopt,
+  MemberMoved,
+  Receive
 )
 
 /**
@@ -396,6 +441,20 @@ export const CenterProtocol = Protocol.make(
 export class HomeMoved extends Schema.TaggedClass<HomeMoved>()("HomeMoved", {
   group: Schema.String,
   to: Schema.String
+}) {}
+
+/**
+ * Tell (durable, to every region's data service): an operator moved `user`'s home.
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class UserMoved extends Schema.TaggedClass<UserMoved>()("UserMoved", {
+  user: Schema.String,
+  from: Schema.String,
+  to: Schema.String,
+  /** The move's number (from the accounts arbiter): moves heard out of order are put in order. */
+  move: Schema.Int
 }) {}
 
 /**
@@ -411,6 +470,7 @@ export const DataProtocol = Protocol.make(
   1,
   Where,
   HomeMoved,
+  UserMoved,
   Create,
   Get,
   Edit,
@@ -455,10 +515,21 @@ export class Handover extends Schema.TaggedClass<Handover>()("Handover", {
 }) {}
 
 /**
+ * Tell (durable, former home's business module to the new home's): a moved user's copies.
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class Transplant extends Schema.TaggedClass<Transplant>()("Transplant", {
+  user: Schema.String,
+  copies: Schema.Array(Copy)
+}) {}
+
+/**
  * The business module: `Send` (ask, when the home answers at once) and the durable `Submit`,
  * `Carry` and `Handover`.
  *
  * @since 0.1.0
  * @category protocol
  */
-export const BusinessProtocol = Protocol.make("chat/business", 1, Send, Submit, Carry, Handover)
+export const BusinessProtocol = Protocol.make("chat/business", 1, Send, Submit, Carry, Handover, Transplant)

@@ -24,6 +24,8 @@ import {
   DataProtocol,
   Adopt,
   Deliver,
+  MemberMoved,
+  Receive,
   Send,
   Submit,
   Where
@@ -95,6 +97,8 @@ export interface Roaming {
   readonly setGroupHome: (group: string, region: string | undefined) => Effect.Effect<void>
   /** The home region of a user, from the accounts service (cached). */
   readonly homeOfUser: (user: string) => Effect.Effect<string, ChatInvalid | AskError>
+  /** Remembers (or, with `undefined`, forgets) a user's home. */
+  readonly setUserHome: (user: string, region: string | undefined) => Effect.Effect<void>
   readonly cacheSizes: () => { readonly groups: number; readonly users: number }
 }
 
@@ -174,6 +178,10 @@ export const make = (context: SiteContext, limits: Limits): Effect.Effect<Roamin
           Effect.sync(() => (target === undefined ? groups.delete(group) : groups.set(group, target, t)))
         ),
       homeOfUser,
+      setUserHome: (user, target) =>
+        Effect.flatMap(now, (t) =>
+          Effect.sync(() => (target === undefined ? users.delete(user) : users.set(user, target, t)))
+        ),
       cacheSizes: () => ({ groups: groups.count, users: users.count })
     }
   })
@@ -197,6 +205,13 @@ export const dataActor = (context: SiteContext, roaming: Roaming, mailboxCapacit
           // A center that cannot answer now holds nothing anyone can reach: `unknown`.
           Where: (request) => center.ask(request).pipe(Effect.orElseSucceed(() => ({ state: "unknown" as const }))),
           HomeMoved: (message) => roaming.setGroupHome(message.group, message.to),
+          UserMoved: (message) =>
+            Effect.zipRight(
+              roaming.setUserHome(message.user, message.to),
+              center
+                .ask(new MemberMoved({ user: message.user, from: message.from, to: message.to, move: message.move }))
+                .pipe(Effect.retry({ schedule: localRetry, while: () => true }))
+            ),
           Create: (request) => center.ask(request).pipe(busyOnAskError),
           Get: (request) => center.ask(request).pipe(busyOnAskError),
           Edit: (request) => center.ask(request).pipe(busyOnAskError),
@@ -294,6 +309,10 @@ export const businessActor = (
           Handover: (message) =>
             center
               .ask(new Adopt({ record: message.record, ids: message.ids }))
+              .pipe(Effect.retry({ schedule: localRetry, while: () => true })),
+          Transplant: (message) =>
+            center
+              .ask(new Receive({ user: message.user, copies: message.copies }))
               .pipe(Effect.retry({ schedule: localRetry, while: () => true }))
         }
       }),

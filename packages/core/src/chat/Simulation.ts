@@ -70,6 +70,8 @@ export const roamingTraffic = (serviceOf: ServiceOf) =>
       groups: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 3 }),
       messages: Schema.Int.pipe(Schema.between(0, 100_000)),
       edits: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 10_000)), { default: () => 5 }),
+      /** Users an operator moves to another home region during the sends. */
+      moves: Schema.optionalWith(Schema.Int.pipe(Schema.between(0, 1000)), { default: () => 0 }),
       intervalMillis: Schema.optionalWith(Schema.Number.pipe(Schema.positive()), { default: () => 100 }),
       startMillis: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 0 }),
       retryMillis: Schema.optionalWith(Schema.Number.pipe(Schema.positive()), { default: () => 250 })
@@ -142,6 +144,19 @@ export const roamingTraffic = (serviceOf: ServiceOf) =>
           }
         })
         const editor = yield* Effect.fork(edits)
+        const mover = yield* Effect.fork(
+          Effect.gen(function* () {
+            for (let m = 0; m < params.moves; m++) {
+              yield* Effect.sleep((params.intervalMillis * params.messages) / (params.moves + 1))
+              const user = everyone[yield* Random.nextIntBetween(0, everyone.length)]!
+              const others = regions.filter((r) => r !== run.users.get(user))
+              const to = others[yield* Random.nextIntBetween(0, others.length)]!
+              const at = regions[yield* Random.nextIntBetween(0, regions.length)]!
+              yield* untilDone(() => Effect.flatMap(service(at), (s) => s.moveUser(user, to)), params.retryMillis)
+              run.users.set(user, to)
+            }
+          })
+        )
 
         const senders: Array<Fiber.RuntimeFiber<void>> = []
         run.planned += params.messages
@@ -165,7 +180,7 @@ export const roamingTraffic = (serviceOf: ServiceOf) =>
             )
           )
         }
-        yield* Fiber.awaitAll([...senders, editor])
+        yield* Fiber.awaitAll([...senders, editor, mover])
       })
   )
 
@@ -193,9 +208,7 @@ export const deliveredOnceInOrder =
           const site = centerOf(context, home)
           const service = site === undefined ? undefined : serviceOf()(site)
           if (service === undefined) return `the service center of ${home} is down at the end of the run`
-          const read = yield* Effect.either(
-            Effect.retry(service.history({ user: member, home }, group, 0, 1_000_000), { times: 3 })
-          )
+          const read = yield* Effect.either(Effect.retry(service.history(member, group, 0, 1_000_000), { times: 3 }))
           if (read._tag === "Left") return `history of ${group} for ${member} failed: ${read.left.message}`
           const messages = read.right.messages
           const ids = new Set<string>()

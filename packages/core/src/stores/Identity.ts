@@ -436,6 +436,8 @@ export interface IdentityStoreService {
   readonly createAccount: (account: Account) => Effect.Effect<void, AccountExists | IdentityStoreFull>
   readonly findAccount: (name: string) => Effect.Effect<Option.Option<Account>>
   readonly setRoles: (name: string, roles: ReadonlyArray<Role>) => Effect.Effect<Account, AccountNotFound>
+  /** Removes an account (it moved to another region); `false` when there was none. */
+  readonly deleteAccount: (name: string) => Effect.Effect<boolean>
   /** Accounts sorted by name, those after `after`, at most `limit` (capped at `maxListPage`). */
   readonly listAccounts: (options?: {
     readonly after?: string
@@ -542,6 +544,7 @@ export const makeMemoryStore = (config: Partial<IdentityStoreConfig> = {}): Effe
       createAccount,
       findAccount: (name) => Effect.sync(() => Option.fromNullable(accounts.get(name))),
       setRoles,
+      deleteAccount: (name) => Effect.sync(() => accounts.delete(name)),
       listAccounts,
       addRevocation,
       isRevoked: (tokenId) => Effect.sync(() => revoked.has(tokenId)),
@@ -636,6 +639,15 @@ export interface IdentityService {
   /** Records a revocation locally (revocations reach other sites as durable messages). */
   readonly revoke: (tokenId: string, expiresAt: number) => Effect.Effect<void, IdentityStoreFull>
   readonly requireRole: (principal: Principal, role: Role) => Effect.Effect<void, Forbidden>
+  /** The account kept here, with its password hash (to move it to another region). */
+  readonly exportAccount: (name: string) => Effect.Effect<Option.Option<Account>>
+  /**
+   * Keeps an account moved here from another region, under `homeRegion`. Idempotent: the same
+   * account again (same password hash) succeeds.
+   */
+  readonly importAccount: (account: Account) => Effect.Effect<AccountInfo, AccountExists | IdentityStoreFull>
+  /** Forgets an account that moved to another region. */
+  readonly removeAccount: (name: string) => Effect.Effect<boolean>
   /**
    * Signs `data` for `purpose` with the deployment's key (domain-separated from tokens), so any
    * site can check a capability another site handed out (a download address...).
@@ -796,6 +808,22 @@ export const make = (options: IdentityOptions): Effect.Effect<IdentityService, n
       verify,
       revoke: (tokenId, expiresAt) => store.addRevocation(tokenId, expiresAt),
       requireRole,
+      exportAccount: store.findAccount,
+      importAccount: (account) =>
+        Effect.gen(function* () {
+          const held = yield* store.findAccount(account.name)
+          if (Option.isNone(held)) yield* store.createAccount(account)
+          else if (held.value.passwordHash !== account.passwordHash) {
+            return yield* new AccountExists({ name: account.name })
+          }
+          return {
+            name: account.name,
+            homeRegion: account.homeRegion,
+            roles: account.roles,
+            createdAt: account.createdAt
+          }
+        }),
+      removeAccount: store.deleteAccount,
       sign: (purpose, data) => Encoding.encodeBase64Url(sign(`${purpose}\n${data}`)),
       verifySignature: (purpose, data, signature) => {
         const given = decodeCanonicalBase64Url(signature)

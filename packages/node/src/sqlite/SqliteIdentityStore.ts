@@ -101,6 +101,14 @@ export const make = (
         return updated
       }).pipe(sql.withTransaction, Effect.catchTag("SqlError", Effect.die))
 
+    const deleteAccount = (name: string): Effect.Effect<boolean> =>
+      Effect.gen(function* () {
+        const rows = yield* findRow(name)
+        if (rows.length === 0) return false
+        yield* sql`DELETE FROM accounts WHERE name = ${name}`
+        return true
+      }).pipe(sql.withTransaction, Effect.orDie)
+
     const listAccounts = (
       options: { readonly after?: string; readonly limit?: number } = {}
     ): Effect.Effect<ReadonlyArray<Account>> => {
@@ -163,6 +171,7 @@ export const make = (
       createAccount,
       findAccount,
       setRoles,
+      deleteAccount,
       listAccounts,
       addRevocation,
       isRevoked,
