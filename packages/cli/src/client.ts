@@ -139,7 +139,7 @@ export interface Target {
   readonly url: Option.Option<string>
 }
 
-const loadTopology = (target: Pick<Target, "topology">, modules: Module.Registry) =>
+export const loadTopology = (target: Pick<Target, "topology">, modules: Module.Registry) =>
   Effect.gen(function* () {
     const file = yield* topologyFile(target.topology)
     return yield* loadFile(file, modules).pipe(

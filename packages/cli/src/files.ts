@@ -124,7 +124,7 @@ const headerOf = (headers: IncomingHttpHeaders, name: string) => {
 }
 
 /** The server's `{ error, message }`, else the status line. */
-const explainReply = (reply: Reply) => {
+export const explainReply = (reply: Reply) => {
   try {
     const body = JSON.parse(reply.body) as { error?: unknown; message?: unknown; _tag?: unknown }
     const tag = typeof body.error === "string" ? body.error : typeof body._tag === "string" ? body._tag : undefined
@@ -136,7 +136,7 @@ const explainReply = (reply: Reply) => {
 }
 
 /** A refusal the user can act on; 401 means the saved token no longer works. */
-const refused = (what: string, reply: Reply) =>
+export const refused = (what: string, reply: Reply) =>
   new ClientFailed({
     message:
       reply.status === 401
@@ -145,7 +145,7 @@ const refused = (what: string, reply: Reply) =>
     code: reply.status === 401 ? 4 : 1
   })
 
-const decodeJson =
+export const decodeJson =
   <A, I>(schema: Schema.Schema<A, I>, what: string) =>
   (reply: Reply) =>
     Schema.decodeUnknown(Schema.parseJson(schema))(reply.body).pipe(
@@ -159,7 +159,7 @@ const decodeJson =
 // ---------------------------------------------------------------------------------------------
 
 /** Back-off before retry `attempt` (1, 2, …): 1 s, 2 s, 4 s … at most 30 s, with jitter. */
-const backoff = (attempt: number) => Math.min(30_000, 1000 * 2 ** (attempt - 1)) * (0.75 + Math.random() / 2)
+export const backoff = (attempt: number) => Math.min(30_000, 1000 * 2 ** (attempt - 1)) * (0.75 + Math.random() / 2)
 
 const sleep = (millis: number) => new Promise((r) => setTimeout(r, millis))
 

@@ -16,6 +16,7 @@ import {
   makeLinkCommand,
   makeStatusCommand
 } from "./client.js"
+import { makeChatCommand } from "./chat.js"
 import { makeFilesCommand } from "./files.js"
 import { modules } from "./registry.js"
 import { makeRunCommand, makeUpCommand } from "./run.js"
@@ -36,6 +37,7 @@ const meridian = Command.make("meridian").pipe(
     makeStatusCommand(modules),
     makeLinkCommand(modules),
     makeDeadLettersCommand(modules),
+    makeChatCommand(modules),
     makeFilesCommand(modules)
   ])
 )

@@ -211,6 +211,18 @@ describe("Identity", () => {
         yield* identity.requireRole(promoted, "operator")
         expect((yield* store.listAccounts()).map((a) => a.name)).toEqual(["alice", "root"])
         expect((yield* store.listAccounts({ after: "alice", limit: 5 })).map((a) => a.name)).toEqual(["root"])
+
+        // Moving an account: exported with its hash, imported elsewhere (idempotent), removed here.
+        const exported = Option.getOrThrow(yield* identity.exportAccount("alice"))
+        expect(yield* identity.removeAccount("alice")).toBe(true)
+        expect(yield* Effect.flip(identity.login("alice", "s3cret-pass"))).toMatchObject({ _tag: "InvalidCredentials" })
+        const moved = { ...exported, homeRegion: "south" }
+        expect(yield* identity.importAccount(moved)).toMatchObject({ name: "alice", homeRegion: "south" })
+        expect(yield* identity.importAccount(moved)).toMatchObject({ name: "alice", homeRegion: "south" })
+        expect((yield* identity.login("alice", "s3cret-pass")).principal.homeRegion).toBe("south")
+        expect(yield* Effect.flip(identity.importAccount({ ...moved, passwordHash: "another-hash" }))).toMatchObject({
+          _tag: "AccountExists"
+        })
       })
     )
   )

@@ -383,6 +383,12 @@ describe("SqliteIdentityStore", () => {
         expect((yield* store.listAccounts({ after: "alice", limit: 5 })).map((a) => a.name)).toEqual(["bob", "carol"])
         expect((yield* store.listAccounts({ after: "bob", limit: 1 })).map((a) => a.name)).toEqual(["carol"])
         expect(yield* store.listAccounts({ limit: 0 })).toEqual([])
+
+        // A moved account is deleted here, which makes room for another.
+        expect(yield* store.deleteAccount("carol")).toBe(true)
+        expect(yield* store.deleteAccount("carol")).toBe(false)
+        expect(yield* store.findAccount("carol")).toEqual(Option.none())
+        yield* store.createAccount(account("dave", 4))
       })
     )
   )
