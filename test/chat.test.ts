@@ -44,11 +44,17 @@ const requestOnce = async (url: string, method: string, token: string | undefine
 }
 
 /** A push stream (server-sent events) of one group, collecting the messages it receives. */
-const subscribe = (url: string, token: string) => {
+const subscribe = (url: string, token: string, lastEventId?: number) => {
   const messages: Array<Message> = []
   const controller = new AbortController()
   const done = (async () => {
-    const response = await fetch(url, { headers: { authorization: `Bearer ${token}` }, signal: controller.signal })
+    const response = await fetch(url, {
+      headers: {
+        authorization: `Bearer ${token}`,
+        ...(lastEventId === undefined ? {} : { "last-event-id": String(lastEventId) })
+      },
+      signal: controller.signal
+    })
     if (response.status !== 200) throw new Error(`${url}: ${response.status} ${await response.text()}`)
     const reader = response.body!.getReader()
     const decoder = new TextDecoder()
@@ -251,6 +257,15 @@ describe("roaming group communication across four real site processes", () => {
         carolStream.messages.length >= expected.length ? true : undefined
       )
       expect(carolStream.messages.map((m) => m.id)).toEqual((await history("carol", south)).map((m) => m.id))
+      // A client that reconnects with the last sequence number it saw gets only what came after.
+      const resumed = subscribe(url("w1", `/v1/chat/groups/${south}/events`), token.carol!, 20)
+      streams.push(resumed)
+      await eventually("the resumed stream catches up", async () =>
+        resumed.messages.length >= expected.length - 20 ? true : undefined
+      )
+      expect(resumed.messages.map((m) => m.seq)).toEqual(
+        carolStream.messages.filter((m) => m.seq > 20).map((m) => m.seq)
+      )
 
       // The home region answers queries for the group from every region, with its latest data.
       const edited = await request(url("e1", `/v1/chat/groups/${south}`), "PATCH", token.alice, { notice: "changed" })

@@ -39,45 +39,11 @@ import { randomUUID } from "node:crypto"
 import type { IncomingHttpHeaders } from "node:http"
 import { baseUrl, ClientFailed, loadToken, loadTopology, print, targetOptions, type Target } from "./client.js"
 import { backoff, decodeJson, explainReply, refused } from "./files.js"
+import { Group, Message } from "@meridian/core/chat/Protocol"
 
 // ---------------------------------------------------------------------------------------------
 // the contract
 // ---------------------------------------------------------------------------------------------
-
-/**
- * A group as the chat module shows it.
- *
- * @since 0.1.0
- * @category models
- */
-export const Group = Schema.Struct({
-  id: Schema.String,
-  name: Schema.String,
-  notice: Schema.String,
-  settings: Schema.Record({ key: Schema.String, value: Schema.Unknown }),
-  owner: Schema.String,
-  home: Schema.String,
-  members: Schema.Array(Schema.Struct({ user: Schema.String, home: Schema.String })),
-  seq: Schema.Number,
-  createdAt: Schema.Number
-})
-export type Group = typeof Group.Type
-
-/**
- * A message of a group, numbered by the group's home region.
- *
- * @since 0.1.0
- * @category models
- */
-export const Message = Schema.Struct({
-  group: Schema.String,
-  seq: Schema.Number,
-  id: Schema.String,
-  from: Schema.String,
-  text: Schema.String,
-  at: Schema.Number
-})
-export type Message = typeof Message.Type
 
 const Sent = Schema.Union(
   Schema.Struct({ group: Schema.String, id: Schema.String, seq: Schema.Number }),

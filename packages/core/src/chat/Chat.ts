@@ -19,6 +19,7 @@ import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Accounts from "../accounts/Accounts.js"
+import { Refused } from "../api/Refused.js"
 import type { AskError } from "../kernel/Errors.js"
 import * as Module from "../kernel/Module.js"
 import { randomBytes, type Principal } from "../stores/Identity.js"
@@ -573,16 +574,6 @@ const statusOf = (error: ChatError | { readonly _tag: "Unauthorized" | "Forbidde
   }
 }
 
-class Refused {
-  readonly _tag = "Refused"
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    readonly message: string,
-    readonly headers: Record<string, string> = {}
-  ) {}
-}
-
 const refusal = (error: ChatError) =>
   new Refused(
     statusOf(error),
@@ -667,6 +658,11 @@ const routes = (
         .verify(auth.slice("Bearer ".length).trim())
         .pipe(Effect.mapError((e) => new Refused(401, "Unauthorized", `token ${e.reason}`)))
     })
+    const authenticateOperator = Effect.flatMap(authenticate, (principal) =>
+      identity
+        .requireRole(principal, "operator")
+        .pipe(Effect.mapError(() => new Refused(403, "Forbidden", "the operator role is required")))
+    )
     const me = (principal: Principal) => ({ user: principal.name, home: principal.homeRegion })
 
     const groupParam = Effect.flatMap(HttpRouter.params, ({ id }) =>
@@ -823,10 +819,7 @@ const routes = (
         "POST",
         "/v1/chat/admin/groups/:id/move",
         Effect.gen(function* () {
-          const principal = yield* authenticate
-          yield* identity
-            .requireRole(principal, "operator")
-            .pipe(Effect.mapError(() => new Refused(403, "Forbidden", "the operator role is required")))
+          yield* authenticateOperator
           const group = yield* groupParam
           const { region: to } = yield* body(MoveBody)
           const moved = yield* service.move(group, to)
@@ -837,10 +830,7 @@ const routes = (
         "POST",
         "/v1/chat/admin/users/:name/move",
         Effect.gen(function* () {
-          const principal = yield* authenticate
-          yield* identity
-            .requireRole(principal, "operator")
-            .pipe(Effect.mapError(() => new Refused(403, "Forbidden", "the operator role is required")))
+          yield* authenticateOperator
           const { name } = yield* HttpRouter.params
           if (name === undefined || !/^[A-Za-z0-9._-]{1,64}$/.test(name)) {
             return yield* Effect.fail(new Refused(404, "NotFound", "no such user"))

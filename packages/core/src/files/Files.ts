@@ -28,6 +28,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Accounts from "../accounts/Accounts.js"
+import { Refused } from "../api/Refused.js"
 import * as Actor from "../kernel/Actor.js"
 import * as Address from "../kernel/Address.js"
 import * as Module from "../kernel/Module.js"
@@ -108,21 +109,7 @@ const decodeUpload = Schema.decodeUnknownOption(Schema.parseJson(Upload))
 // HTTP helpers
 // ---------------------------------------------------------------------------------------------
 
-/**
- * A request the route answers with this status and JSON body; never a server error.
- *
- * @since 0.1.0
- * @category errors
- */
-export class Refused {
-  readonly _tag = "Refused"
-  constructor(
-    readonly status: number,
-    readonly error: string,
-    readonly message: string,
-    readonly headers: Record<string, string> = {}
-  ) {}
-}
+export { Refused }
 
 const refuse = (status: number, error: string, message: string, headers: Record<string, string> = {}) =>
   Effect.fail(new Refused(status, error, message, headers))
