@@ -55,6 +55,8 @@ export interface Limits {
   readonly maxMembers: number
   /** Client message ids remembered per group (a retried send within them is not sequenced twice). */
   readonly dedupeWindow: number
+  /** Messages of a group kept in each region for its members there (older ones are dropped). */
+  readonly historyPerGroup: number
   readonly mailboxCapacity: number
 }
 
@@ -279,6 +281,9 @@ export const actor = (context: SiteContext, limits: Limits, onRelease: OnRelease
             while (next !== undefined) {
               const nextSeq: number = next.message.seq
               yield* keepCopy(next)
+              if (nextSeq > limits.historyPerGroup) {
+                yield* kv.delete(NAMESPACE, copyKey(group, nextSeq - limits.historyPerGroup))
+              }
               if (next !== copy) yield* kv.delete(NAMESPACE, pendingKey(group, nextSeq))
               released.push(next)
               head = nextSeq

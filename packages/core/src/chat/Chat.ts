@@ -66,6 +66,8 @@ export const Settings = Schema.Struct({
   maxTextBytes: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 16_384 }),
   /** Client message ids remembered per group (retries within them are not sequenced twice). */
   dedupeWindow: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 1_000_000)), { default: () => 10_000 }),
+  /** Messages of a group kept in each region for its members there; older ones are dropped. */
+  historyPerGroup: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 10_000_000)), { default: () => 10_000 }),
   homeCacheSize: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 10_000_000)), { default: () => 100_000 }),
   homeCacheTtlSeconds: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 300 }),
   maxConcurrentLookups: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100_000)), { default: () => 64 }),
@@ -241,6 +243,7 @@ const make = (context: Module.SiteContext, settings: Settings, counters: Counter
           {
             maxMembers: settings.maxMembers,
             dedupeWindow: settings.dedupeWindow,
+            historyPerGroup: settings.historyPerGroup,
             mailboxCapacity: settings.mailboxCapacity
           },
           onRelease
