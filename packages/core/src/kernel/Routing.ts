@@ -234,6 +234,14 @@ export const make = (options: {
       neighbours.get(peer)?.state !== "down" && !inMaintenance.has(peer) && (advertised.get(peer)?.up.has(site) ?? true)
 
     /** Breadth-first shortest paths over the links believed up; first hop per destination. */
+    /** Wakes the pump when it waits for work (an empty outbox) or for its next poll. */
+    let wakePump: (() => void) | undefined
+    /** A wake that came while the pump was busy: it looks again before it waits. */
+    let wakeRequested = false
+    const wake = () => {
+      if (wakePump !== undefined) wakePump()
+      else wakeRequested = true
+    }
     const recompute = () => {
       const hops = new Map<string, string>()
       const queue: Array<string> = []
@@ -252,9 +260,17 @@ export const make = (options: {
         }
       }
       const changed = hops.size !== nextHops.size || [...hops].some(([k, v]) => nextHops.get(k) !== v)
+      if (changed) {
+        // Durable messages to a destination with a new path go out on it now, not at their next
+        // back-off: a silent link failure costs the detection time, not a retransmission wait.
+        for (const [destination, hop] of hops) if (nextHops.get(destination) !== hop) rerouted.add(destination)
+        if (rerouted.size > 0) wake()
+      }
       nextHops = hops
       if (changed) emit({ _tag: "Routes", nextHops: Object.fromEntries(hops) })
     }
+    /** Destinations whose next hop changed since the pump last looked. */
+    const rerouted = new Set<string>()
     recompute()
 
     /** Every frame goes out through here, so the heartbeat knows which links were idle. */
@@ -461,8 +477,8 @@ export const make = (options: {
       }
     })
 
-    let wakePump: (() => void) | undefined
     const awaitWork = Effect.async<void>((resume) => {
+      if (wakeRequested) return resume(Effect.void)
       wakePump = () => {
         wakePump = undefined
         resume(Effect.void)
@@ -478,6 +494,14 @@ export const make = (options: {
       const max = ms(config.retransmitMax)
       while (true) {
         const now = clock.unsafeCurrentTimeMillis()
+        // What was asked for until now is seen by the query below; a later wake, by awaitWork.
+        wakeRequested = false
+        if (rerouted.size > 0) {
+          for (const [id, envelope] of accepted) {
+            if (rerouted.has(envelope.to.site)) yield* outbox.reschedule(id, now, false)
+          }
+          rerouted.clear()
+        }
         const due = yield* outbox.due(now, config.outboxBatch)
         for (const entry of due) {
           const cachedEnvelope = accepted.get(entry.id)
@@ -517,9 +541,11 @@ export const make = (options: {
           if (envelope.to.site === site) yield* deliverHere(envelope)
           else yield* Effect.ignore(forward(envelope, undefined))
         }
-        // An empty outbox needs no polling: the next durable send wakes the pump.
+        // An empty outbox needs no polling: the next durable send wakes the pump. Otherwise it
+        // polls for retransmissions, and a new durable send (or a new route) wakes it at once,
+        // so a first transmission never waits for the poll.
         if ((yield* outbox.size).entries === 0) yield* awaitWork
-        else yield* Effect.sleep(pollMs)
+        else yield* Effect.raceFirst(Effect.sleep(pollMs), awaitWork)
       }
     })
 
@@ -540,7 +566,7 @@ export const make = (options: {
           })
           if (accepted.size < acceptedCacheLimit) accepted.set(envelope.id, envelope)
           emit({ _tag: "Accepted", envelopeId: envelope.id, to: envelope.to.toString() })
-          wakePump?.()
+          wake()
         })
     }
 

@@ -320,7 +320,10 @@ const isPositiveInt = (n: number): boolean => Number.isSafeInteger(n) && n >= 1
  * @since 0.1.0
  * @category constructors
  */
-export const makeScryptHasher = (params: Partial<ScryptParams> = {}): Effect.Effect<PasswordHasherService> =>
+export const makeScryptHasher = (
+  params: Partial<ScryptParams> = {},
+  options: { readonly derive?: ScryptDerive } = {}
+): Effect.Effect<PasswordHasherService> =>
   Effect.suspend(() => {
     const config = { ...ScryptParams, ...params }
     if (
@@ -340,6 +343,8 @@ export const makeScryptHasher = (params: Partial<ScryptParams> = {}): Effect.Eff
       opts: { N: number; r: number; p: number; dkLen: number }
     ): Effect.Effect<Uint8Array, unknown> => {
       const input = password.normalize("NFKC")
+      const native = options.derive
+      if (native !== undefined) return Effect.tryPromise(() => native(input, salt, opts))
       return config.blocking
         ? Effect.try(() => scrypt(input, salt, opts))
         : Effect.tryPromise(() => scryptAsync(input, salt, opts))
@@ -393,8 +398,24 @@ export const makeScryptHasher = (params: Partial<ScryptParams> = {}): Effect.Eff
  * @since 0.1.0
  * @category layers
  */
-export const layerScryptHasher = (params: Partial<ScryptParams> = {}): Layer.Layer<PasswordHasher> =>
-  Layer.effect(PasswordHasher, makeScryptHasher(params))
+export const layerScryptHasher = (
+  params: Partial<ScryptParams> = {},
+  options: { readonly derive?: ScryptDerive } = {}
+): Layer.Layer<PasswordHasher> => Layer.effect(PasswordHasher, makeScryptHasher(params, options))
+
+/**
+ * A scrypt key derivation supplied by the host (Node's `crypto.scrypt` runs on the thread pool,
+ * where the built-in one in JavaScript would stop the event loop — and the site's heartbeats —
+ * for the whole derivation). Same inputs, same output: hashes stay readable either way.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ScryptDerive = (
+  password: string,
+  salt: Uint8Array,
+  params: { readonly N: number; readonly r: number; readonly p: number; readonly dkLen: number }
+) => Promise<Uint8Array>
 
 // ---------------------------------------------------------------------------------------------
 // IdentityStore

@@ -160,7 +160,15 @@ export const metrics = (site: Site.RunningSite, loads: ReadonlyArray<AddressLoad
       )
     )
     const moduleLines = site.modules.flatMap((m) => m.metrics?.() ?? [])
-    lines.push(...[...extras.metrics(), ...moduleLines].map((l) => l.replace("{", `{${label},`)))
+    // The site label goes first: into the line's labels, or as its only label.
+    const labelled = (line: string) => {
+      const brace = line.indexOf("{")
+      const space = line.indexOf(" ")
+      return brace >= 0 && (space < 0 || brace < space)
+        ? `${line.slice(0, brace + 1)}${label},${line.slice(brace + 1)}`
+        : `${line.slice(0, space)}{${label}}${line.slice(space)}`
+    }
+    lines.push(...[...extras.metrics(), ...moduleLines].map(labelled))
     return lines.join("\n") + "\n"
   })
 

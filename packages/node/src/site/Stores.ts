@@ -7,7 +7,7 @@
  */
 import * as Identity from "@meridian/core/stores/Identity"
 import * as Layer from "effect/Layer"
-import { createHmac } from "node:crypto"
+import { createHmac, scrypt } from "node:crypto"
 import { join } from "node:path"
 import * as DiskBlobs from "../blobs/DiskBlobs.js"
 import * as DiskStaging from "../files/DiskStaging.js"
@@ -47,7 +47,7 @@ export const layer = (options: {
 }) => {
   const sql = Sqlite.layerStores({ filename: join(options.dataDir, "site.db") })
   const identity = Identity.layer({ signingKey: signingKey(options.secret) }).pipe(
-    Layer.provide(Layer.merge(sql, Identity.layerScryptHasher({})))
+    Layer.provide(Layer.merge(sql, Identity.layerScryptHasher({}, { derive: nativeScrypt })))
   )
   return Layer.mergeAll(
     sql,
@@ -61,3 +61,17 @@ export const layer = (options: {
     DiskStaging.layer({ directory: join(options.dataDir, "uploads") })
   )
 }
+
+/**
+ * scrypt on Node's thread pool: a login or registration never stops the site's event loop (its
+ * heartbeats, its other requests) for the derivation's few hundred milliseconds.
+ *
+ * @since 0.1.0
+ * @category identity
+ */
+export const nativeScrypt: Identity.ScryptDerive = (password, salt, { N, dkLen, p, r }) =>
+  new Promise((resolve, reject) =>
+    scrypt(password, salt, dkLen, { N, r, p, maxmem: 128 * N * r * p + 16 * 1024 * 1024 }, (error, key) =>
+      error === null ? resolve(new Uint8Array(key.buffer, key.byteOffset, key.length)) : reject(error)
+    )
+  )
