@@ -11,6 +11,7 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { readFileSync } from "node:fs"
+import * as Chat from "../packages/core/src/chat/Chat.js"
 import * as Files from "../packages/core/src/files/Files.js"
 import * as Ping from "../packages/core/src/ping/Ping.js"
 import * as Runner from "../packages/core/src/sim/Runner.js"
@@ -25,7 +26,13 @@ const topology = Effect.runSync(Loader.parse(readFileSync("examples/three-region
 
 const once = (seed: number) => {
   const start = performance.now()
-  const result = Runner.run({ scenario, topology, modules: [Ping.module, Files.module], seed, hasher: nativeHasher })
+  const result = Runner.run({
+    scenario,
+    topology,
+    modules: [Ping.module, Files.module, Chat.module],
+    seed,
+    hasher: nativeHasher
+  })
   const wallMillis = performance.now() - start
   if (result.violations.length > 0) throw new Error(`seed ${seed}: ${Runner.summary(result)}`)
   return { wallMillis, simulatedMillis: result.simulatedMillis, events: result.events }

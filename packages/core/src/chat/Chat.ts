@@ -504,11 +504,13 @@ const make = (context: Module.SiteContext, settings: Settings, counters: Counter
                 more = found.more
               }
             })
-            const local = isCenter && (yield* resolveHome(user)) === region
+            // A stream outlives failures: a page that fails (the home region does not answer
+            // now) is read again at the next turn.
+            const pageOrLater = Effect.catchAll(page, () => Effect.void)
+            const poll = Duration.millis(settings.remotePollMillis)
+            const local = isCenter && (yield* Effect.orElseSucceed(resolveHome(user), () => "")) === region
             if (!local) {
-              yield* Effect.forkScoped(
-                Effect.forever(Effect.zipRight(page, Effect.sleep(Duration.millis(settings.remotePollMillis))))
-              )
+              yield* Effect.forkScoped(Effect.forever(Effect.zipRight(pageOrLater, Effect.sleep(poll))))
             } else {
               // Subscribed before the history is read, so nothing released meanwhile is missed.
               const pushed = yield* Queue.dropping<Copy>(1024)
@@ -531,20 +533,22 @@ const make = (context: Module.SiteContext, settings: Settings, counters: Counter
               )
               yield* Effect.forkScoped(
                 Effect.gen(function* () {
-                  yield* page
+                  yield* pageOrLater
                   while (true) {
-                    const copy = yield* Queue.take(pushed)
-                    if (overflowed) {
-                      // Too far behind for the push queue: read the rest from the store.
+                    // Quiet for a while: read the store too (catches what a push could not
+                    // bring: the user moved to another region, a failed page).
+                    const copy = yield* Effect.timeout(Queue.take(pushed), Duration.times(poll, 10)).pipe(Effect.option)
+                    if (Option.isNone(copy) || overflowed) {
+                      // Too far behind for the push queue, or quiet: read the rest from the store.
                       overflowed = false
                       yield* Queue.takeAll(pushed)
-                      yield* page
-                    } else if (copy.message.seq > last) {
-                      yield* Queue.offer(out, copy.message)
-                      last = copy.message.seq
+                      yield* pageOrLater
+                    } else if (copy.value.message.seq > last) {
+                      yield* Queue.offer(out, copy.value.message)
+                      last = copy.value.message.seq
                     }
                   }
-                }).pipe(Effect.catchAll((e) => Queue.offer(out, e as never).pipe(Effect.zipRight(Effect.fail(e)))))
+                })
               )
             }
             return Stream.fromQueue(out)
