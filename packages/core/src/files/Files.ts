@@ -29,6 +29,7 @@ import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import * as Accounts from "../accounts/Accounts.js"
 import { Refused } from "../api/Refused.js"
+import * as Blobs from "../stores/Blobs.js"
 import * as Actor from "../kernel/Actor.js"
 import * as Address from "../kernel/Address.js"
 import * as Module from "../kernel/Module.js"
@@ -1020,10 +1021,26 @@ export const make = (deps: Options = {}) =>
           if (request.method === "HEAD") {
             return HttpServerResponse.empty({ status, headers: { ...headers, "content-length": String(length) } })
           }
-          const content = yield* blobs
-            .stream(hash, range._tag === "Range" ? { start, end: end + 1 } : undefined)
-            .pipe(Effect.catchAll(() => refuse(404, "NotFound", "the file is no longer stored here")))
+          const wanted = range._tag === "Range" ? { start, end: end + 1 } : undefined
           const address = addressOfRequest(request)
+          if (Blobs.hasRawBodies(blobs)) {
+            // The host's own file stream, piped to the socket: no per-chunk work in the runtime.
+            const body = yield* blobs
+              .rawBody(hash, wanted, {
+                onBytes: (bytes) => void (address.bytes += bytes),
+                onEnd: () => void address.active--
+              })
+              .pipe(Effect.catchAll(() => refuse(404, "NotFound", "the file is no longer stored here")))
+            address.active++
+            return HttpServerResponse.raw(body, {
+              status,
+              headers: { ...headers, "content-length": String(length) },
+              contentType: "application/octet-stream"
+            })
+          }
+          const content = yield* blobs
+            .stream(hash, wanted)
+            .pipe(Effect.catchAll(() => refuse(404, "NotFound", "the file is no longer stored here")))
           address.active++
           const counted = content.pipe(
             Stream.tap((chunk) => Effect.sync(() => void (address.bytes += chunk.length))),

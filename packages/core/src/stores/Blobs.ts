@@ -162,6 +162,30 @@ interface Stored {
   refs: number
 }
 
+/**
+ * A blob store that can give the host's HTTP server a body to send as it is (on Node, a file
+ * read stream piped to the socket), which costs a fraction of the CPU of a stream of chunks
+ * through the Effect runtime. `onBytes` hears each chunk sent, `onEnd` once the body is done
+ * (sent, or the client went away).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RawBodies {
+  readonly rawBody: (
+    hash: string,
+    range: BlobRange | undefined,
+    hooks: { readonly onBytes: (bytes: number) => void; readonly onEnd: () => void }
+  ) => Effect.Effect<unknown, BlobNotFound>
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const hasRawBodies = (blobs: BlobsService): blobs is BlobsService & RawBodies =>
+  "rawBody" in blobs && typeof blobs.rawBody === "function"
+
 const clampRange = (size: number, range: BlobRange | undefined): readonly [number, number] => {
   if (range === undefined) return [0, size]
   const start = Math.min(Math.max(0, Math.floor(range.start)), size)
