@@ -30,6 +30,7 @@ import * as Stream from "effect/Stream"
 import * as Accounts from "../accounts/Accounts.js"
 import { Refused } from "../api/Refused.js"
 import * as Blobs from "../stores/Blobs.js"
+import * as Staging from "../stores/Staging.js"
 import * as Actor from "../kernel/Actor.js"
 import * as Address from "../kernel/Address.js"
 import * as Module from "../kernel/Module.js"
@@ -796,9 +797,13 @@ export const make = (deps: Options = {}) =>
               : request.stream.pipe(Stream.tap((chunk) => Effect.sync(() => hasher!.update(chunk))))
           // The upload's own bound, not the site's small default for request bodies.
           const appended = yield* Effect.either(
-            staging
-              .append(upload.id, offset, body, upload.length)
-              .pipe(HttpIncomingMessage.withMaxBodySize(Option.some(upload.length + 1)))
+            hasher === undefined && Staging.hasNativeAppend(staging)
+              ? // The host's request body read by the store itself (no per-chunk checksum to take).
+                staging.appendNative(upload.id, offset, request.source, upload.length)
+              : staging.append(upload.id, offset, body, upload.length).pipe(
+                  HttpIncomingMessage.withMaxBodySize(Option.some(upload.length + 1)),
+                  Effect.catchTag("RequestError", () => Effect.fail(new Staging.BodyBrokeOff()))
+                )
           )
           if (Either.isLeft(appended)) {
             const e = appended.left

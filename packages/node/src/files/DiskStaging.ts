@@ -13,6 +13,7 @@ import * as Stream from "effect/Stream"
 import { mkdirSync } from "node:fs"
 import { open, rm, stat, truncate } from "node:fs/promises"
 import { join } from "node:path"
+import type { Readable } from "node:stream"
 import { createHash, type Hash } from "node:crypto"
 import * as DiskBlobs from "../blobs/DiskBlobs.js"
 
@@ -32,7 +33,7 @@ export const make = (options: {
   /** Bytes gathered per disk write (default 1 MiB). */
   readonly writeBytes?: number
 }) =>
-  Effect.sync((): Staging.StagingService => {
+  Effect.sync((): Staging.StagingService & Staging.NativeAppend => {
     mkdirSync(options.directory, { recursive: true })
     const path = (id: string) => join(options.directory, id)
     const writeBytes = options.writeBytes ?? 4 * 1024 * 1024
@@ -52,6 +53,106 @@ export const make = (options: {
     const checked = (id: string) =>
       idPattern.test(id) ? Effect.void : Effect.fail(new Staging.StagingNotFound({ id }))
 
+    /**
+     * Batches of appended chunks, each written to disk in one vectored write (the chunks as they
+     * came, not copied into one buffer), hashed as written for uploads appended in order.
+     */
+    interface Writer {
+      /** Adds a chunk; `false` when it would go past the limit (nothing added). */
+      readonly push: (chunk: Uint8Array) => boolean
+      /** A batch worth writing is gathered. */
+      readonly full: () => boolean
+      readonly flush: Effect.Effect<void, Staging.StagingFull>
+      readonly written: () => number
+    }
+
+    /** Checks the offset, opens the file, lets `consume` feed a writer, then writes and fsyncs. */
+    const appendWith = <E2, R2>(
+      id: string,
+      offset: number,
+      limit: number,
+      consume: (writer: Writer) => Effect.Effect<void, E2, R2>
+    ): Effect.Effect<number, Staging.AppendError | E2, R2> =>
+      Effect.gen(function* () {
+        yield* checked(id)
+        const size = yield* sizeOf(id)
+        if (Option.isNone(size)) return yield* new Staging.StagingNotFound({ id })
+        if (size.value !== offset) return yield* new Staging.OffsetMismatch({ expected: size.value, given: offset })
+        return yield* Effect.acquireUseRelease(
+          Effect.promise(() => open(path(id), "r+")),
+          (handle) => {
+            let written = offset
+            let hasher = hashers.get(id)
+            if (offset === 0) {
+              hasher = { offset: 0, hash: createHash("sha256") }
+              hashers.set(id, hasher)
+            } else if (hasher !== undefined && hasher.offset !== offset) {
+              hashers.delete(id)
+              hasher = undefined
+            }
+            let pending: Array<Uint8Array> = []
+            let pendingBytes = 0
+            const writeAll = (buffers: ReadonlyArray<Uint8Array>): Effect.Effect<void, Staging.StagingFull> =>
+              Effect.tryPromise({
+                try: () => handle.writev(buffers as Array<Uint8Array>, written),
+                catch: (e) =>
+                  isNoSpace(e)
+                    ? new Staging.StagingFull({ reason: "disk full" })
+                    : new Staging.StagingFull({ reason: String(e) })
+              }).pipe(
+                Effect.flatMap((r) => {
+                  let left = r.bytesWritten
+                  const rest: Array<Uint8Array> = []
+                  for (const buffer of buffers) {
+                    if (left >= buffer.length) {
+                      if (hasher !== undefined) hasher.hash.update(buffer)
+                      left -= buffer.length
+                    } else {
+                      const done = buffer.subarray(0, left)
+                      if (hasher !== undefined && done.length > 0) hasher.hash.update(done)
+                      rest.push(buffer.subarray(left))
+                      left = 0
+                    }
+                  }
+                  if (hasher !== undefined) hasher.offset += r.bytesWritten
+                  written += r.bytesWritten
+                  return rest.length > 0 ? writeAll(rest) : Effect.void
+                })
+              )
+            const flush = Effect.suspend(() => {
+              if (pendingBytes === 0) return Effect.void
+              const buffers = pending
+              pending = []
+              pendingBytes = 0
+              return writeAll(buffers)
+            })
+            const writer: Writer = {
+              push: (chunk) => {
+                if (written + pendingBytes + chunk.length > limit) return false
+                pending.push(chunk)
+                pendingBytes += chunk.length
+                return true
+              },
+              full: () => pendingBytes >= writeBytes,
+              flush,
+              written: () => written
+            }
+            // What arrived is written and made durable whether the body ended or broke off.
+            return Effect.gen(function* () {
+              const consumed = yield* Effect.either(consume(writer))
+              yield* flush
+              if (consumed._tag === "Left") return yield* Effect.fail(consumed.left)
+              return written
+            }).pipe(
+              // A client that goes away interrupts the request: what arrived is still written.
+              Effect.onInterrupt(() => Effect.ignore(flush)),
+              Effect.ensuring(Effect.promise(() => handle.sync().catch(() => undefined)))
+            )
+          },
+          (handle) => Effect.promise(() => handle.close())
+        )
+      })
+
     return {
       create: (id) =>
         idPattern.test(id)
@@ -66,84 +167,71 @@ export const make = (options: {
         body: Stream.Stream<Uint8Array, E, R>,
         limit: number
       ): Effect.Effect<number, Staging.AppendError | E, R> =>
-        Effect.gen(function* () {
-          yield* checked(id)
-          const size = yield* sizeOf(id)
-          if (Option.isNone(size)) return yield* new Staging.StagingNotFound({ id })
-          if (size.value !== offset) return yield* new Staging.OffsetMismatch({ expected: size.value, given: offset })
-          return yield* Effect.acquireUseRelease(
-            Effect.promise(() => open(path(id), "r+")),
-            (handle) => {
-              let written = offset
-              let hasher = hashers.get(id)
-              if (offset === 0) {
-                hasher = { offset: 0, hash: createHash("sha256") }
-                hashers.set(id, hasher)
-              } else if (hasher !== undefined && hasher.offset !== offset) {
-                hashers.delete(id)
-                hasher = undefined
+        appendWith(id, offset, limit, (w) =>
+          Stream.runForEach(body, (chunk): Effect.Effect<void, Staging.AppendError> => {
+            if (!w.push(chunk)) return Effect.fail(new Staging.TooLong({ limit }))
+            return w.full() ? w.flush : Effect.void
+          })
+        ),
+      appendNative: (id, offset, source, limit) =>
+        appendWith(id, offset, limit, (w) =>
+          Effect.async<void, Staging.AppendError | Staging.BodyBrokeOff>((resume) => {
+            const body = source as Readable
+            let done = false
+            /** A batch being written: the end waits for it, so writes never overlap. */
+            let writing: Promise<void> | undefined
+            const finish = (result: Effect.Effect<void, Staging.AppendError | Staging.BodyBrokeOff>) => {
+              if (done) return
+              done = true
+              body.off("data", onData)
+              body.off("end", onEnd)
+              body.off("error", onBroke)
+              body.off("aborted", onBroke)
+              body.off("close", onClose)
+              if (writing === undefined) resume(result)
+              else void writing.then(() => resume(result))
+            }
+            // Chunks as they come off the socket (no re-assembly by the stream), paused while a
+            // batch is written: the socket's own flow control holds the client back meanwhile.
+            const onData = (chunk: Uint8Array) => {
+              if (!w.push(chunk)) {
+                body.pause()
+                return finish(Effect.fail(new Staging.TooLong({ limit })))
               }
-              // Chunks are gathered into writes of about `writeBytes`: a 64 KiB write per
-              // network chunk costs more in round trips than the disk does.
-              let pending: Array<Uint8Array> = []
-              let pendingBytes = 0
-              // One vectored write per batch: the chunks go to the disk as they came off the
-              // socket, without being copied into one buffer first (less copying, less garbage).
-              const writeAll = (buffers: ReadonlyArray<Uint8Array>): Effect.Effect<void, Staging.StagingFull> =>
-                Effect.tryPromise({
-                  try: () => handle.writev(buffers as Array<Uint8Array>, written),
-                  catch: (e) =>
-                    isNoSpace(e)
-                      ? new Staging.StagingFull({ reason: "disk full" })
-                      : new Staging.StagingFull({ reason: String(e) })
-                }).pipe(
-                  Effect.flatMap((r) => {
-                    let left = r.bytesWritten
-                    const rest: Array<Uint8Array> = []
-                    for (const buffer of buffers) {
-                      if (left >= buffer.length) {
-                        if (hasher !== undefined) hasher.hash.update(buffer)
-                        left -= buffer.length
-                      } else {
-                        const done = buffer.subarray(0, left)
-                        if (hasher !== undefined && done.length > 0) hasher.hash.update(done)
-                        rest.push(buffer.subarray(left))
-                        left = 0
-                      }
-                    }
-                    if (hasher !== undefined) hasher.offset += r.bytesWritten
-                    written += r.bytesWritten
-                    return rest.length > 0 ? writeAll(rest) : Effect.void
-                  })
+              if (w.full()) {
+                body.pause()
+                writing = Effect.runPromise(
+                  w.flush.pipe(
+                    Effect.matchEffect({
+                      onFailure: (e) =>
+                        Effect.sync(() => {
+                          writing = undefined
+                          finish(Effect.fail(e))
+                        }),
+                      onSuccess: () =>
+                        Effect.sync(() => {
+                          writing = undefined
+                          if (!done) body.resume()
+                        })
+                    })
+                  )
                 )
-              const flush = Effect.suspend(() => {
-                if (pendingBytes === 0) return Effect.void
-                const buffers = pending
-                pending = []
-                pendingBytes = 0
-                return writeAll(buffers)
-              })
-              const consume = Stream.runForEach(body, (chunk): Effect.Effect<void, Staging.AppendError> => {
-                if (written + pendingBytes + chunk.length > limit) return Effect.fail(new Staging.TooLong({ limit }))
-                pending.push(chunk)
-                pendingBytes += chunk.length
-                return pendingBytes >= writeBytes ? flush : Effect.void
-              })
-              // What arrived is written and made durable whether the body ended or broke off.
-              return Effect.gen(function* () {
-                const consumed = yield* Effect.either(consume)
-                yield* flush
-                if (consumed._tag === "Left") return yield* Effect.fail(consumed.left)
-                return written
-              }).pipe(
-                // A client that goes away interrupts the request: what arrived is still written.
-                Effect.onInterrupt(() => Effect.ignore(flush)),
-                Effect.ensuring(Effect.promise(() => handle.sync().catch(() => undefined)))
-              )
-            },
-            (handle) => Effect.promise(() => handle.close())
-          )
-        }),
+              }
+            }
+            const onEnd = () => finish(Effect.void)
+            const onBroke = () => finish(Effect.fail(new Staging.BodyBrokeOff()))
+            const onClose = () => {
+              if (!body.readableEnded) onBroke()
+            }
+            body.on("data", onData)
+            body.once("end", onEnd)
+            body.once("error", onBroke)
+            body.once("aborted", onBroke)
+            body.once("close", onClose)
+            if (body.readableEnded) onEnd()
+            return Effect.sync(() => finish(Effect.void))
+          })
+        ),
       truncate: (id, size) =>
         Effect.zipRight(
           Effect.sync(() => hashers.delete(id)),
