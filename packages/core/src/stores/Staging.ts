@@ -62,7 +62,7 @@ export type AppendError = StagingNotFound | OffsetMismatch | TooLong | StagingFu
  * @since 0.1.0
  * @category errors
  */
-export class BodyBrokeOff extends Data.TaggedError("BodyBrokeOff")<{}> {}
+export class BodyBrokeOff extends Data.TaggedError("BodyBrokeOff")<Record<never, never>> {}
 
 /**
  * A staging store that can read the host's request body itself (on Node, the `IncomingMessage`
