@@ -15,7 +15,9 @@ const scenarioText = readFileSync(
 
 describe("files scenario: brokered downloads while the north–south link drops and heals", () => {
   for (let seed = 1; seed <= 10; seed++) {
-    it(`seed ${seed}`, () => {
+    it(`seed ${seed}`, async () => {
+      // A run holds the thread: let the test runner's messages through first.
+      await new Promise((resolve) => setTimeout(resolve, 0))
       const result = runExample("files", seed)
       const replay = `meridian sim --scenario examples/scenarios/files.yaml --seed ${seed}`
       expect(result.violations, `${Runner.summary(result)}\nreplay: ${replay}`).toEqual([])

@@ -176,7 +176,19 @@ export const actor = (context: SiteContext, limits: Limits, onRelease: OnRelease
       Effect.gen(function* () {
         const { topology } = context
         const kv: KeyValueService = context.stores.kv
-        const atomically = context.stores.atomically
+        /**
+         * One unit of work over the stores. When it fails (rolled back in SQLite), what this actor
+         * remembers of groups may be ahead of the stores: it is forgotten and read again.
+         */
+        const atomically = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+          context.stores.atomically(effect).pipe(
+            Effect.tapErrorCause(() =>
+              Effect.sync(() => {
+                records.clear()
+                releases.clear()
+              })
+            )
+          )
         const region = context.siteInfo.region
         const records = new Map<string, GroupRecord>()
         const releases = new Map<string, Release>()
