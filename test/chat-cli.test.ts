@@ -5,7 +5,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { sseDecoder, type SseEvent } from "@meridian/cli/chat"
 import * as Either from "effect/Either"
-import { bin, cli, eventually, killAll, routesEverywhere, runSites, threeSites } from "./support.js"
+import { bin, cli, eventually, killAll, register, routesEverywhere, runSites, threeSites } from "./support.js"
 
 /** The events a decoder returns for `pieces`, fed one at a time. */
 const decodeAll = (pieces: ReadonlyArray<string>) => {
@@ -38,12 +38,7 @@ describe("meridian chat against real site processes", () => {
     procs = runSites(topology, sites.dir, ["n1", "s1", "w1"])
     await routesEverywhere(sites.http)
     for (const [name, region] of users) {
-      const created = await fetch(`http://127.0.0.1:${sites.http.n1}/v1/accounts`, {
-        method: "POST",
-        headers: { "content-type": "application/json" },
-        body: JSON.stringify({ name, password: `${name}-password`, region })
-      })
-      expect(created.status, await created.text()).toBe(201)
+      expect(await register(`http://127.0.0.1:${sites.http.n1}`, name, `${name}-password`, region)).toBe(201)
     }
     const logins = await Promise.all(
       users.map(([name]) =>

@@ -1,7 +1,17 @@
 import { describe, expect, it } from "@effect/vitest"
 import type { ChildProcess } from "node:child_process"
 import { join } from "node:path"
-import { cli, eventually, fourSites, killAll, routesEverywhere, runSites, sleep } from "./support.js"
+import {
+  cli,
+  eventually,
+  fourSites,
+  killAll,
+  loginToken,
+  register,
+  routesEverywhere,
+  runSites,
+  sleep
+} from "./support.js"
 
 type Site = "n1" | "s1" | "w1" | "e1"
 interface Message {
@@ -107,20 +117,8 @@ describe("roaming group communication across four real site processes", () => {
       const regionOf = { n1: "north", s1: "south", w1: "west", e1: "east" } as const
       const token: Record<string, string> = {}
       for (const [user, site] of Object.entries(homes)) {
-        const created = await eventually(`register ${user}`, async () => {
-          const answer = await request(url(site, "/v1/accounts"), "POST", undefined, {
-            name: user,
-            password: `${user}-password`,
-            region: regionOf[site]
-          })
-          return answer.status === 201 ? answer : undefined
-        })
-        expect(created.body).toMatchObject({ name: user, homeRegion: regionOf[site] })
-        const login = await request(url(site, "/v1/accounts/login"), "POST", undefined, {
-          name: user,
-          password: `${user}-password`
-        })
-        token[user] = login.body.token as string
+        expect(await register(url(site, ""), user, `${user}-password`, regionOf[site])).toBe(201)
+        token[user] = await loginToken(url(site, ""), user, `${user}-password`)
       }
       const history = async (user: keyof typeof homes, group: string) => {
         const answer = await request(

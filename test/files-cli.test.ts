@@ -6,7 +6,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { parseDuration, parseSize, safeFilename } from "@meridian/cli/files"
 import * as Option from "effect/Option"
-import { bin, cli, eventually, json, killAll, routesEverywhere, runSites, threeSites } from "./support.js"
+import { bin, cli, eventually, json, killAll, routesEverywhere, runSites, threeSites, register } from "./support.js"
 
 const sha256 = (bytes: Uint8Array) => createHash("sha256").update(bytes).digest("hex")
 
@@ -37,12 +37,7 @@ describe("meridian files send/inbox/get against real site processes", () => {
         ["bob", "south"]
       ] as const
       for (const [name, region] of accounts) {
-        const created = await fetch(url("n1", "/v1/accounts"), {
-          method: "POST",
-          headers: { "content-type": "application/json" },
-          body: JSON.stringify({ name, password: `${name}-password`, region })
-        })
-        expect(created.status).toBe(201)
+        expect(await register(url("n1", ""), name, `${name}-password`, region)).toBe(201)
       }
       const logins = await Promise.all(
         accounts.map(([name]) =>

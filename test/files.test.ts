@@ -5,7 +5,7 @@ import { readFileSync, statSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
-import { bin, eventually, json, killAll, routesEverywhere, runSites, sleep, threeSites } from "./support.js"
+import { bin, eventually, json, killAll, register, routesEverywhere, runSites, sleep, threeSites } from "./support.js"
 
 const geoip = fileURLToPath(new URL("../../shared/data/geo-test-country.mmdb", import.meta.url))
 
@@ -76,17 +76,8 @@ describe("regional file service across real site processes", () => {
       expect(await json(url("s1", "/v1/locate?ip=8.8.8.8"))).toMatchObject({ region: "north", rule: "default" })
 
       // Accounts: alice (north) sends to bob (south).
-      const register = (name: string, region: string) =>
-        eventually(`registration of ${name}`, async () => {
-          const response = await fetch(url("n1", "/v1/accounts"), {
-            method: "POST",
-            headers: { "content-type": "application/json" },
-            body: JSON.stringify({ name, password: `${name}-password`, region })
-          })
-          return response.status === 503 ? undefined : response.status
-        })
-      expect(await register("alice", "north")).toBe(201)
-      expect(await register("bob", "south")).toBe(201)
+      expect(await register(url("n1", ""), "alice", "alice-password", "north")).toBe(201)
+      expect(await register(url("n1", ""), "bob", "bob-password", "south")).toBe(201)
       const login = async (name: string) =>
         (
           await json(url("w1", "/v1/accounts/login"), {

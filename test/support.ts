@@ -190,3 +190,38 @@ export const fourSites = async (
   )
   return { dir, file, tcp, http }
 }
+
+/**
+ * Registers a user over HTTP as a client would on a loaded machine: a 503 (the arbiter or the home
+ * region did not answer in time) is tried again, and a 409 after such a retry means the earlier
+ * try got through. Resolves to the final status (201 when registered).
+ */
+export const register = (baseUrl: string, name: string, password: string, region: string) => {
+  let retried = false
+  return eventually(`registration of ${name}`, async () => {
+    const response = await fetch(`${baseUrl}/v1/accounts`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name, password, region })
+    })
+    if (response.status === 503) {
+      retried = true
+      return undefined
+    }
+    return response.status === 409 && retried ? 201 : response.status
+  })
+}
+
+/** Logs in over HTTP (a 503 is tried again); the token. */
+export const loginToken = async (baseUrl: string, name: string, password: string) => {
+  const answer = await eventually(`login of ${name}`, async () => {
+    const response = await fetch(`${baseUrl}/v1/accounts/login`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ name, password })
+    })
+    return response.status === 503 ? undefined : { status: response.status, body: await response.json() }
+  })
+  if (answer.status !== 200) throw new Error(`login of ${name}: ${answer.status} ${JSON.stringify(answer.body)}`)
+  return (answer.body as { token: string }).token
+}
