@@ -42,7 +42,7 @@ import {
 import { type IncomingHttpHeaders, request } from "node:http"
 import { tmpdir } from "node:os"
 import { join, resolve as resolvePath } from "node:path"
-import { freePort } from "./support.js"
+import { freePort, line } from "./support.js"
 
 const SIZE = Number(process.env.BENCH_FILE_MB ?? 1024) * 1024 * 1024
 const PATCH_BYTES = Number(process.env.BENCH_PATCH_MB ?? 0) * 1024 * 1024 || SIZE
@@ -336,18 +336,6 @@ const makeFile = (path: string) => {
 
 const b64 = (text: string) => Buffer.from(text).toString("base64")
 const mbPerSecond = (seconds: number) => SIZE / 1e6 / seconds
-
-const line = (name: string, value: number, unit: string, base: number, better: "higher" | "lower") =>
-  console.log(
-    JSON.stringify({
-      name,
-      value: Number(value.toFixed(2)),
-      unit,
-      baseline: Number(base.toFixed(2)),
-      ratio: Number((value / base).toFixed(3)),
-      better
-    })
-  )
 
 const dir = mkdtempSync(join(process.env.BENCH_DIR ?? tmpdir(), "meridian-bench-files-"))
 try {

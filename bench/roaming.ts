@@ -34,7 +34,7 @@ import { Agent, request } from "node:http"
 import { connect, createServer, type Server, type Socket } from "node:net"
 import { tmpdir } from "node:os"
 import { join, resolve as resolvePath } from "node:path"
-import { freePort } from "./support.js"
+import { freePort, line } from "./support.js"
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10)
 const IN_FLIGHT = Number(process.env.BENCH_IN_FLIGHT ?? 32)
@@ -120,18 +120,6 @@ const percentile = (values: ReadonlyArray<number>, p: number) => {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 }
-
-const line = (name: string, value: number, unit: string, base: number, better: "higher" | "lower") =>
-  console.log(
-    JSON.stringify({
-      name,
-      value: Number(value.toFixed(2)),
-      unit,
-      baseline: Number(base.toFixed(2)),
-      ratio: Number((value / base).toFixed(3)),
-      better
-    })
-  )
 
 // ---------------------------------------------------------------------------------------------
 // the relay n1 → s1: forwards bytes both ways until paused (then it reads nothing, closes nothing)

@@ -13,3 +13,16 @@ export const freePort = () =>
       server.close(() => resolve(typeof address === "object" && address !== null ? address.port : 0))
     })
   })
+
+/** Prints one result line: `{name, value, unit, baseline, ratio = value/baseline, better}`. */
+export const line = (name: string, value: number, unit: string, base: number, better: "higher" | "lower") =>
+  console.log(
+    JSON.stringify({
+      name,
+      value: Number(value.toFixed(2)),
+      unit,
+      baseline: Number(base.toFixed(2)),
+      ratio: Number((value / base).toFixed(3)),
+      better
+    })
+  )

@@ -3,6 +3,7 @@
  * `:memory:` database (outbox, dedupe, key-value, accounts), the same system code as in a site
  * process.
  */
+import { expect, it } from "@effect/vitest"
 import * as Chat from "@meridian/core/chat/Chat"
 import * as Files from "@meridian/core/files/Files"
 import * as Ping from "@meridian/core/ping/Ping"
@@ -50,3 +51,19 @@ export const runOnSqlite = (name: string, seed: number) =>
     hasher: nativeHasher,
     stores: sqliteStores
   })
+
+/**
+ * One test per seed of a shipped scenario on SQLite: no invariant violated, something accepted.
+ * Each run holds the thread for a second or two, so the test runner's messages go through first.
+ */
+export const seedTests = (name: string, from: number, to: number) => {
+  for (let seed = from; seed <= to; seed++) {
+    it(`seed ${seed}`, async () => {
+      await new Promise((resolve) => setImmediate(resolve))
+      const result = runOnSqlite(name, seed)
+      const replay = `meridian sim --scenario examples/scenarios/${name}.yaml --seed ${seed}`
+      expect(result.violations, `${Runner.summary(result)}\nreplay: ${replay}`).toEqual([])
+      expect(result.accepted).toBeGreaterThan(0)
+    })
+  }
+}

@@ -187,15 +187,7 @@ const services = new WeakMap<object, ChatService>()
  */
 export const serviceOf = (site: { readonly system: object }): ChatService | undefined => services.get(site.system)
 
-const isAskError = (e: { readonly _tag: string }): e is AskError =>
-  e._tag === "AskTimeout" ||
-  e._tag === "MailboxFull" ||
-  e._tag === "PendingAsksFull" ||
-  e._tag === "Unreachable" ||
-  e._tag === "ActorCrashed" ||
-  e._tag === "ActorNotFound" ||
-  e._tag === "ActorStopped" ||
-  e._tag === "MalformedMessage"
+const { isAskError } = Roaming
 
 const textBytes = byteLength
 const userPattern = /^[A-Za-z0-9._-]{1,64}$/

@@ -234,15 +234,24 @@ const busyOnAskError = <A, E extends { readonly _tag: string }>(
     )
   ) as Effect.Effect<A, Exclude<E, AskError> | ChatInvalid>
 
-const askErrorTags = new Set([
+const askErrorTags = new Set<string>([
   "AskTimeout",
   "MailboxFull",
   "PendingAsksFull",
   "Unreachable",
   "ActorCrashed",
-  "ActorNotFound"
-])
-const isAskError = (e: { readonly _tag: string }): e is AskError => askErrorTags.has(e._tag)
+  "ActorNotFound",
+  "ActorStopped",
+  "MalformedMessage"
+] satisfies ReadonlyArray<AskError["_tag"]>)
+
+/**
+ * A kernel failure of an ask (the other side did not answer), as opposed to the request's own.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const isAskError = (e: { readonly _tag: string }): e is AskError => askErrorTags.has(e._tag)
 
 /** The local center is asked again while it is busy (full mailbox, slow); then the envelope waits. */
 const localRetry = Schedule.intersect(Schedule.exponential("20 millis"), Schedule.recurs(6))
