@@ -445,6 +445,7 @@ describe("inbound envelopes", () => {
       const systems = new Map<string, ActorSystem.ActorSystemService>()
       const router: Router.RouterService = {
         sendDurable: (e) => router.send(e),
+        trySend: () => false,
         send: (e) =>
           Effect.flatMap(
             Effect.sync(() => systems.get(e.to.site)!),

@@ -6,6 +6,7 @@ import * as Builder from "@meridian/core/topology/Builder"
 import {
   AckFrame,
   decodeFrame,
+  frameJson,
   encodeFrame,
   EnvelopeFrame,
   Frame,
@@ -102,7 +103,10 @@ describe("Frame wire codec", () => {
     )
 
   it("encodes every frame kind to the JSON of its Schema encoding", () => {
-    for (const frame of frames) expect(JSON.stringify(encodeFrame(frame))).toBe(JSON.stringify(schemaEncode(frame)))
+    for (const frame of frames) {
+      expect(JSON.stringify(encodeFrame(frame))).toBe(JSON.stringify(schemaEncode(frame)))
+      expect(frameJson(frame)).toBe(JSON.stringify(schemaEncode(frame)))
+    }
   })
 
   it("decodes every frame kind to what Schema.decode(Frame) builds", () => {
@@ -148,6 +152,113 @@ describe("Frame wire codec", () => {
     const theirs = schemaDecode(extra)
     if (Either.isLeft(ours) || Either.isLeft(theirs)) throw new Error("did not decode")
     expect(ownProperties(ours.right)).toEqual(ownProperties(theirs.right))
+  })
+})
+
+describe("decodeFrame's hand-written envelope check", () => {
+  // Every field of a good envelope frame replaced by values of every kind, one field at a time
+  // and several at once: decodeFrame must accept exactly what Schema.decode(Frame) accepts and
+  // build the same frame.
+  const schemaDecode = Schema.decodeUnknownEither(Frame)
+  const values: ReadonlyArray<unknown> = [
+    undefined,
+    null,
+    0,
+    -1,
+    1.5,
+    2 ** 60,
+    Number.NaN,
+    "",
+    "a",
+    "has space",
+    "x".repeat(129),
+    "ok-id_1.2:3",
+    true,
+    false,
+    [],
+    ["a"],
+    {},
+    { site: "a", actor: "b" },
+    { site: "a b", actor: "b" },
+    { traceId: "t", spanId: "s" },
+    { traceId: 1, spanId: "s" },
+    "tell",
+    "ask",
+    "reply",
+    "Envelope"
+  ]
+  const fields = [
+    "version",
+    "id",
+    "from",
+    "to",
+    "kind",
+    "correlationId",
+    "deadline",
+    "hops",
+    "durable",
+    "trace",
+    "payload"
+  ]
+  const good = {
+    _tag: "Envelope",
+    envelope: {
+      version: 1,
+      id: "a-1-x",
+      from: { site: "a", actor: "sender" },
+      to: { site: "b", actor: "receiver" },
+      kind: "ask",
+      correlationId: "a-0-y",
+      deadline: 1_700_000_000_123.5,
+      hops: 0,
+      durable: false,
+      trace: { traceId: "t1", spanId: "s1" },
+      payload: { _tag: "Echo", text: "x" }
+    }
+  }
+  const same = (input: unknown) => {
+    const ours = decodeFrame(input)
+    const theirs = schemaDecode(input)
+    expect(Either.isRight(ours)).toBe(Either.isRight(theirs))
+    if (Either.isRight(ours) && Either.isRight(theirs)) {
+      expect(Object.getPrototypeOf(ours.right)).toBe(Object.getPrototypeOf(theirs.right))
+      expect(JSON.stringify(ours.right)).toBe(JSON.stringify(theirs.right))
+      if (ours.right._tag === "Envelope" && theirs.right._tag === "Envelope") {
+        expect(Object.getPrototypeOf(ours.right.envelope)).toBe(Object.getPrototypeOf(theirs.right.envelope))
+        expect(Object.getPrototypeOf(ours.right.envelope.from)).toBe(Object.getPrototypeOf(theirs.right.envelope.from))
+      }
+    }
+  }
+
+  it("accepts and builds exactly what Schema.decode(Frame) does, field by field", () => {
+    same(good)
+    for (const field of fields) {
+      const without: Record<string, unknown> = { ...good.envelope }
+      delete without[field]
+      same({ ...good, envelope: without })
+      for (const value of values) same({ ...good, envelope: { ...good.envelope, [field]: value } })
+    }
+    for (const value of values) {
+      same({ ...good, envelope: value })
+      same({ ...good, _tag: value })
+    }
+  })
+
+  it("agrees with Schema.decode(Frame) on random combinations", () => {
+    let seed = 42
+    const next = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    for (let i = 0; i < 5_000; i++) {
+      const envelope: Record<string, unknown> = { ...good.envelope }
+      for (const field of fields) {
+        const roll = next()
+        if (roll < 0.1) delete envelope[field]
+        else if (roll < 0.3) envelope[field] = values[Math.floor(next() * values.length)]
+      }
+      same({ ...good, envelope })
+    }
   })
 })
 

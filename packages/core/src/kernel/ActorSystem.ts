@@ -6,7 +6,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -159,6 +158,17 @@ export interface ActorSystemService {
     envelope: Envelope,
     onSettled?: (settlement: Settlement) => Effect.Effect<void>
   ) => Effect.Effect<Delivery>
+  /**
+   * `deliver` without an effect, for the router's direct path (frames taken as they arrive):
+   * a non-durable ask or tell into a mailbox with room, a reply to the ask that waits for it.
+   * `undefined`, having done nothing, for anything else (durable, a duplicate, a reply nobody
+   * waits for, a missing, stopping or full actor, a payload that does not decode): `deliver`
+   * then takes it, with its dead letters and rejections.
+   */
+  readonly unsafeDeliver: (
+    envelope: Envelope,
+    onSettled?: (settlement: Settlement) => Effect.Effect<void>
+  ) => Delivery | undefined
   readonly actors: Effect.Effect<ReadonlyArray<ActorInfo>>
   /** Counters of envelopes that crossed this site's boundary. */
   readonly stats: Effect.Effect<{
@@ -242,12 +252,30 @@ export const make = (
      * Non-durable envelopes (at-most-once tells and asks) are deduplicated too — a network may
      * duplicate a frame — but in memory: persisting them would put a disk write on every ask.
      */
-    const volatileDedupe = yield* Dedupe.makeMemory({
+    const window = Dedupe.MemoryWindow.make({
       maxAge: config.volatileDedupeAge ?? "1 minute",
       minRetention: "1 second",
       maxEntries: config.volatileDedupeEntries ?? 100_000
     })
+    if (Either.isLeft(window)) return yield* Effect.dieMessage(window.left)
+    /** Checked synchronously on the hot path; `volatileDedupe` is the same window as a service. */
+    const volatileWindow = window.right
+    const volatileDedupe = volatileWindow.service
     const dedupeOf = (durable: boolean) => (durable ? dedupe : volatileDedupe)
+    const clock = yield* Effect.clock
+    /** Whether a message that came in an envelope was applied already. */
+    const seen = (item: Item): Effect.Effect<boolean> | boolean =>
+      item.envelopeId === undefined
+        ? false
+        : item.durable
+          ? dedupe.has(item.envelopeId)
+          : volatileWindow.has(item.envelopeId, clock.unsafeCurrentTimeMillis())
+    /** Records an applied message's envelope id (`DedupeFull`: applied but not remembered). */
+    const remember = (durable: boolean, id: string): Effect.Effect<Either.Either<boolean, Dedupe.DedupeFull>> => {
+      if (durable) return Effect.either(dedupe.markIfNew(id))
+      const marked = volatileWindow.markIfNew(id, clock.unsafeCurrentTimeMillis())
+      return Effect.succeed(typeof marked === "boolean" ? Either.right(marked) : Either.left(marked))
+    }
     const unitOfWork = Option.getOrElse(yield* Effect.serviceOption(UnitOfWork), () => directUnitOfWork)
     const deadLetters = yield* DeadLetters
     const site = config.site
@@ -258,6 +286,13 @@ export const make = (
     const pending = new Map<string, PendingAsk>()
     const counters = { envelopesIn: 0, envelopesOut: 0, duplicates: 0 }
     let idCounter = 0
+    /**
+     * Envelope ids: the site, this incarnation (drawn once from the Effect `Random`, so a
+     * restarted site never reuses its predecessor's ids and the simulator stays reproducible), a
+     * counter. Made synchronously: an id per ask and per reply.
+     */
+    const incarnationTag = (yield* Random.nextIntBetween(0, 0x7fffffff)).toString(36)
+    const nextId = (): string => `${site}-${incarnationTag}-${(++idCounter).toString(36)}`
     const deadlines = new Deadlines()
     yield* Effect.forkScoped(deadlines.run)
     // Runs after the drain at scope close: asks still waiting then fail instead of hanging.
@@ -274,9 +309,10 @@ export const make = (
 
     /**
      * Waits for an ask's answer until `deadline`: `settle` completes it (first call wins), the
-     * shared deadline timer fails it with `AskTimeout`.
+     * shared deadline timer fails it with `AskTimeout`. `onEnd` runs once the wait is over,
+     * however it ended (settled, timed out, or the waiting fiber interrupted).
      */
-    const makeWaiter = (deadline: number, onTimeout: () => AskTimeout) => {
+    const makeWaiter = (deadline: number, onTimeout: () => AskTimeout, onEnd?: () => void) => {
       let settled: Exit.Exit<unknown, unknown> | undefined
       let resumeFn: ((exit: Exit.Exit<unknown, unknown>) => void) | undefined
       // Unset while `add` runs: a stopped site's deadlines fire inside it.
@@ -285,6 +321,7 @@ export const make = (
         if (settled !== undefined) return
         settled = exit
         entry?.cancel()
+        onEnd?.()
         const resume = resumeFn
         resumeFn = undefined
         resume?.(exit)
@@ -297,16 +334,12 @@ export const make = (
         return Effect.sync(() => {
           resumeFn = undefined
           scheduled.cancel()
+          onEnd?.()
         })
       })
       return { settle, wait, cancel: scheduled.cancel }
     }
     const systemAddress = new Address({ site, actor: SYSTEM_ACTOR })
-
-    const newId: Effect.Effect<string> = Effect.map(Random.nextIntBetween(0, 0x7fffffff), (r) => {
-      idCounter++
-      return `${site}-${idCounter.toString(36)}-${r.toString(36)}`
-    })
 
     const deadLetter = (
       reason: Reason,
@@ -451,7 +484,8 @@ export const make = (
               // A message from another site is applied once: a copy that arrives again (a
               // retransmission, a duplicated frame) is skipped. It is remembered only once its
               // handler succeeded, so one that never got applied (crash) is applied when it comes again.
-              if (item.envelopeId !== undefined && (yield* dedupeOf(item.durable).has(item.envelopeId))) {
+              const already = seen(item)
+              if (already === true || (already !== false && (yield* already))) {
                 counters.duplicates++
                 if (item.settle !== undefined) yield* item.settle("duplicate")
                 continue
@@ -475,7 +509,7 @@ export const make = (
                 const remembered = yield* unitOfWork.atomically(
                   Effect.suspend(() => {
                     const result = handler(item.message, item)
-                    return Effect.zipRight(result ?? Effect.void, Effect.either(dedupeOf(item.durable).markIfNew(id)))
+                    return Effect.zipRight(result ?? Effect.void, remember(item.durable, id))
                   })
                 )
                 cell.processed++
@@ -494,7 +528,7 @@ export const make = (
               cell.processed++
               if (item.envelopeId !== undefined) {
                 // DedupeFull: applied but not remembered; left unacknowledged (see the dedupe store).
-                const remembered = yield* Effect.either(dedupeOf(item.durable).markIfNew(item.envelopeId))
+                const remembered = yield* remember(item.durable, item.envelopeId)
                 if (item.settle !== undefined && Either.isRight(remembered)) yield* item.settle("applied")
               }
             }
@@ -594,10 +628,43 @@ export const make = (
 
     // ---- remote delivery ------------------------------------------------------------------
 
-    const send = (envelope: Envelope): Effect.Effect<void, Unreachable> =>
-      Effect.zipRight(
-        Effect.sync(() => counters.envelopesOut++),
-        router.send(envelope)
+    /**
+     * An envelope from this site, built from checked parts without running the class constructor
+     * (it copies the fields and merges defaults even without validation): the same prototype and
+     * fields.
+     */
+    const envelopeOf = (fields: {
+      readonly to: Address
+      readonly from: Address
+      readonly kind: Envelope["kind"]
+      readonly correlationId: string | undefined
+      readonly deadline: number | undefined
+      readonly durable: boolean
+      readonly payload: unknown
+    }): Envelope =>
+      Object.assign(Object.create(Envelope.prototype) as Envelope, {
+        version: PROTOCOL_VERSION,
+        id: nextId(),
+        from: fields.from,
+        to: fields.to,
+        kind: fields.kind,
+        ...(fields.correlationId === undefined ? {} : { correlationId: fields.correlationId }),
+        ...(fields.deadline === undefined ? {} : { deadline: fields.deadline }),
+        hops: 0,
+        durable: fields.durable,
+        payload: fields.payload
+      })
+
+    /** The encoded message, or `MalformedMessage` (a programmer error for statically typed sends). */
+    const encodeFor = <Msg extends Tagged>(
+      protocol: Protocol<Msg>,
+      to: Address,
+      message: Msg
+    ): Either.Either<unknown, MalformedMessage> =>
+      Either.mapLeft(
+        protocol.encode(message),
+        (error) =>
+          new MalformedMessage({ address: to.toString(), reason: ParseResult.TreeFormatter.formatErrorSync(error) })
       )
 
     const envelopeTo = <Msg extends Tagged>(
@@ -605,61 +672,76 @@ export const make = (
       to: Address,
       message: Msg,
       kind: "tell" | "ask",
-      correlationId: string | undefined,
-      deadline: number | undefined,
-      durable = false
+      durable: boolean
     ): Effect.Effect<Envelope, MalformedMessage> =>
-      Effect.gen(function* () {
-        const payload = protocol.encode(message)
-        if (Either.isLeft(payload)) {
-          return yield* new MalformedMessage({
-            address: to.toString(),
-            reason: ParseResult.TreeFormatter.formatErrorSync(payload.left)
+      Effect.suspend(() => {
+        const payload = encodeFor(protocol, to, message)
+        if (Either.isLeft(payload)) return Effect.fail(payload.left)
+        return Effect.succeed(
+          envelopeOf({
+            to,
+            from: systemAddress,
+            kind,
+            correlationId: undefined,
+            deadline: undefined,
+            durable,
+            payload: payload.right
           })
-        }
-        const id = yield* newId
-        // Built from checked parts without running the class constructor (it copies the fields and
-        // merges defaults even without validation): the same prototype and fields.
-        return Object.assign(Object.create(Envelope.prototype) as Envelope, {
-          version: PROTOCOL_VERSION,
-          id,
-          from: systemAddress,
-          to,
-          kind,
-          ...(correlationId === undefined ? {} : { correlationId }),
-          ...(deadline === undefined ? {} : { deadline }),
-          hops: 0,
-          durable,
-          payload: payload.right
-        })
+        )
       })
 
+    /** To the router: synchronously when it can hand the envelope to a link at once. */
+    const send = (envelope: Envelope): Effect.Effect<void, Unreachable> => {
+      counters.envelopesOut++
+      return router.trySend(envelope) ? Effect.void : router.send(envelope)
+    }
+
     const remoteTell = <Msg extends Tagged>(protocol: Protocol<Msg>, to: Address, message: Msg) =>
-      Effect.flatMap(envelopeTo(protocol, to, message, "tell", undefined, undefined), send).pipe(
+      Effect.flatMap(envelopeTo(protocol, to, message, "tell", false), send).pipe(
         // Encoding failures of a local, statically typed message are programmer errors.
         Effect.catchTag("MalformedMessage", (e) => Effect.die(e))
       )
 
     const durableTell = <Msg extends Tagged>(protocol: Protocol<Msg>, to: Address, message: Msg) =>
-      Effect.flatMap(envelopeTo(protocol, to, message, "tell", undefined, undefined, true), router.sendDurable).pipe(
+      Effect.flatMap(envelopeTo(protocol, to, message, "tell", true), router.sendDurable).pipe(
         Effect.catchTag("MalformedMessage", (e) => Effect.die(e))
       )
 
+    /**
+     * An ask to another site. Everything up to the wait is synchronous — the envelope, the
+     * waiter, the hand-off to the link — so an ask costs one suspension, not a chain of effects.
+     */
     const remoteAsk = <Msg extends Tagged>(
       protocol: Protocol<Msg>,
       to: Address,
       message: Msg & AskRequest,
       timeout: Duration.Duration
     ): Effect.Effect<unknown, unknown> =>
-      Effect.gen(function* () {
-        if (pending.size >= maxPendingAsks) return yield* new PendingAsksFull({ limit: maxPendingAsks })
-        const correlationId = yield* newId
+      Effect.suspend(() => {
+        if (pending.size >= maxPendingAsks) return Effect.fail(new PendingAsksFull({ limit: maxPendingAsks }))
+        const payload = encodeFor(protocol, to, message)
+        if (Either.isLeft(payload)) return Effect.fail(payload.left)
+        const correlationId = nextId()
         const millis = Duration.toMillis(timeout)
-        const deadline = (yield* Clock.currentTimeMillis) + millis
-        const envelope = yield* envelopeTo(protocol, to, message, "ask", correlationId, deadline)
-        const waiter = makeWaiter(deadline, () => askTimeout(to, message, millis))
+        const deadline = clock.unsafeCurrentTimeMillis() + millis
+        const envelope = envelopeOf({
+          to,
+          from: systemAddress,
+          kind: "ask",
+          correlationId,
+          deadline,
+          durable: false,
+          payload: payload.right
+        })
+        const waiter = makeWaiter(
+          deadline,
+          () => askTimeout(to, message, millis),
+          () => pending.delete(correlationId)
+        )
         pending.set(correlationId, { request: message, done: waiter.settle })
-        return yield* send(envelope).pipe(
+        counters.envelopesOut++
+        if (router.trySend(envelope)) return waiter.wait
+        return router.send(envelope).pipe(
           Effect.zipRight(waiter.wait),
           Effect.ensuring(
             Effect.sync(() => {
@@ -742,30 +824,34 @@ export const make = (
     // ---- inbound envelopes ----------------------------------------------------------------
 
     /** Reply to an ask that came from another site. */
-    const replyTo = (envelope: Envelope, request: Tagged) => (exit: Exit.Exit<unknown, unknown>) =>
-      Effect.gen(function* () {
-        const payload = yield* encodeReply(request, exit)
-        const id = yield* newId
-        const reply = new Envelope(
-          {
-            version: PROTOCOL_VERSION,
-            id,
+    const replyTo =
+      (envelope: Envelope, request: Tagged) =>
+      (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          const payload = encodeReply(request, exit)
+          if (Either.isLeft(payload)) return Effect.die(payload.left)
+          const reply = envelopeOf({
             from: envelope.to,
             to: envelope.from,
             kind: "reply",
             correlationId: envelope.correlationId ?? envelope.id,
-            hops: 0,
+            deadline: undefined,
             durable: false,
-            payload
-          },
-          { disableValidation: true }
-        )
-        yield* send(reply).pipe(
-          Effect.catchAll((e) =>
-            deadLetter("unreachable", envelope.from.toString(), envelope.to, request, id, `reply lost: ${e.message}`)
+            payload: payload.right
+          })
+          return send(reply).pipe(
+            Effect.catchAll((e) =>
+              deadLetter(
+                "unreachable",
+                envelope.from.toString(),
+                envelope.to,
+                request,
+                reply.id,
+                `reply lost: ${e.message}`
+              )
+            )
           )
-        )
-      })
+        })
 
     const rejectAsk = (envelope: Envelope, error: AskError) =>
       envelope.kind === "ask" ? replyTo(envelope, { _tag: "" })(Exit.fail(error)) : Effect.void
@@ -807,7 +893,7 @@ export const make = (
           yield* rejectAsk(envelope, new ActorNotFound({ address: to }))
           return rejected("no-such-actor")
         }
-        const now = yield* Clock.currentTimeMillis
+        const now = clock.unsafeCurrentTimeMillis()
         if (envelope.deadline !== undefined && now > envelope.deadline) {
           yield* deadLetter(
             "expired",
@@ -868,23 +954,59 @@ export const make = (
           return { _tag: "Duplicate" } as const
         }
         // Room was checked above; if a racing sender took it, wait rather than drop.
-        const queued = yield* Effect.either(
-          enqueue(cell, {
-            message,
-            from: envelope.from,
-            envelopeId: envelope.id,
-            deadline: envelope.deadline,
-            reply: envelope.kind === "ask" ? replyTo(envelope, message) : undefined,
-            settle: onSettled,
-            durable: envelope.durable
-          })
-        )
+        const queued = yield* Effect.either(enqueue(cell, itemOf(envelope, message, onSettled)))
         if (Either.isLeft(queued)) {
           yield* deadLetter("stopped", to, envelope.from, message, envelope.id, "actor stopped", redeliver(envelope))
           return rejected("stopped")
         }
         return { _tag: "Delivered" } as const
       })
+
+    const delivered: Delivery = { _tag: "Delivered" }
+
+    /** The mailbox item of a decoded message that came in `envelope`. */
+    const itemOf = (
+      envelope: Envelope,
+      message: Tagged,
+      onSettled: ((settlement: Settlement) => Effect.Effect<void>) | undefined
+    ): Item => ({
+      message,
+      from: envelope.from,
+      envelopeId: envelope.id,
+      deadline: envelope.deadline,
+      reply: envelope.kind === "ask" ? replyTo(envelope, message) : undefined,
+      settle: onSettled,
+      durable: envelope.durable
+    })
+
+    const unsafeDeliver = (
+      envelope: Envelope,
+      onSettled?: (settlement: Settlement) => Effect.Effect<void>
+    ): Delivery | undefined => {
+      if (envelope.durable || envelope.version !== PROTOCOL_VERSION || envelope.to.site !== site) return undefined
+      if (envelope.kind === "reply") {
+        const waiting = envelope.correlationId === undefined ? undefined : pending.get(envelope.correlationId)
+        if (waiting === undefined) return undefined
+        const exit = decodeReply(waiting.request, envelope.payload)
+        if (Either.isLeft(exit)) return undefined
+        counters.envelopesIn++
+        pending.delete(envelope.correlationId!)
+        waiting.done(exit.right)
+        return delivered
+      }
+      const cell = cells.get(envelope.to.actor)
+      if (cell === undefined || cell.mailbox.isClosed || cell.mailbox.size >= cell.mailbox.capacity) return undefined
+      const now = clock.unsafeCurrentTimeMillis()
+      if (envelope.deadline !== undefined && now > envelope.deadline) return undefined
+      if (volatileWindow.has(envelope.id, now)) return undefined
+      const decoded = cell.protocol.decode(envelope.payload)
+      if (Either.isLeft(decoded)) return undefined
+      const message = decoded.right
+      if (envelope.kind === "ask" && !isAsk(message)) return undefined
+      if (!cell.mailbox.offer(itemOf(envelope, message, onSettled))) return undefined
+      counters.envelopesIn++
+      return delivered
+    }
 
     const acceptReply = (envelope: Envelope): Effect.Effect<Delivery> =>
       Effect.gen(function* () {
@@ -944,6 +1066,7 @@ export const make = (
           }
         ),
       deliver,
+      unsafeDeliver,
       actors: Effect.sync(() =>
         Array.from(cells.values(), (cell) => ({
           name: cell.name,
@@ -990,7 +1113,10 @@ export const ReplyPayload = Schema.Union(
 
 type ReplyPayload = typeof ReplyPayload.Type
 
-const encodeReply = (request: Tagged, exit: Exit.Exit<unknown, unknown>): Effect.Effect<unknown> => {
+const encodeReply = (
+  request: Tagged,
+  exit: Exit.Exit<unknown, unknown>
+): Either.Either<unknown, ParseResult.ParseError> => {
   const kernel = (error: AskError): ReplyPayload => ({ _tag: "KernelFailure", error })
   const crashed = (defect: string) =>
     kernel(new ActorCrashed({ address: "", tag: request._tag, defect: defect.slice(0, 500) }))
@@ -1011,19 +1137,29 @@ const encodeReply = (request: Tagged, exit: Exit.Exit<unknown, unknown>): Effect
       ? { _tag: "Success", value: value.right }
       : crashed(`answer did not encode: ${value.left.message}`)
   })()
-  const encoded = encodeReplyPayload(reply)
-  return Either.isRight(encoded) ? Effect.succeed(encoded.right) : Effect.die(encoded.left)
+  // An answer or a typed failure is already in its wire form (the union's `Unknown` fields
+  // encode as themselves); only a kernel failure's classes need the Schema.
+  return reply._tag === "KernelFailure" ? encodeReplyPayload(reply) : Either.right(reply)
 }
 
 const isAskError = Schema.is(AskErrorSchema)
 const encodeReplyPayload = Schema.encodeEither(ReplyPayload)
+
+const decodeReplyPayload = Schema.decodeUnknownEither(ReplyPayload)
 
 const decodeReply = (
   request: AskRequest,
   payload: unknown
 ): Either.Either<Exit.Exit<unknown, unknown>, ParseResult.ParseError> =>
   Either.flatMap(
-    Schema.decodeUnknownEither(ReplyPayload)(payload),
+    // The common shapes checked by hand (a tag and its one field, which the union leaves as
+    // `Unknown`); a kernel failure, or anything unusual, through the Schema.
+    typeof payload === "object" &&
+      payload !== null &&
+      (((payload as { _tag?: unknown })._tag === "Success" && Object.prototype.hasOwnProperty.call(payload, "value")) ||
+        ((payload as { _tag?: unknown })._tag === "Failure" && Object.prototype.hasOwnProperty.call(payload, "error")))
+      ? Either.right(payload as ReplyPayload)
+      : decodeReplyPayload(payload),
     (reply): Either.Either<Exit.Exit<unknown, unknown>, ParseResult.ParseError> => {
       switch (reply._tag) {
         case "Success":

@@ -75,7 +75,8 @@ export class Mailbox<A> {
     return Effect.flatMap(this.awaitItems, () => this.takeBatch)
   })
 
-  private readonly awaitItems: Effect.Effect<void> = Effect.async<void>((resume) => {
+  /** Completes when there may be items (or the mailbox closed): the consumer then polls. */
+  readonly awaitItems: Effect.Effect<void> = Effect.async<void>((resume) => {
     if (this.buffer.length > 0 || this.closed) return resume(Effect.void)
     this.takeWaiter = resume
     return Effect.sync(() => {

@@ -21,6 +21,12 @@ export interface RouterService {
   /** Forwards an envelope toward `envelope.to.site` (at most once). */
   readonly send: (envelope: Envelope) => Effect.Effect<void, Unreachable>
   /**
+   * `send` without an effect, when the envelope can go to a link at once (a route, a link that
+   * takes frames synchronously): `true` once it left. `false` having done nothing; `send` then
+   * takes it (local delivery, falling back around a link found down, `Unreachable`).
+   */
+  readonly trySend: (envelope: Envelope) => boolean
+  /**
    * Accepts a durable envelope: once this succeeds it is in the outbox, and it is retransmitted
    * until the target site acknowledges it. `OutboxFull` means busy: nothing was accepted.
    */
@@ -41,6 +47,7 @@ export class Router extends Context.Tag("@meridian/core/Router")<Router, RouterS
  */
 export const isolated: RouterService = {
   send: (envelope) => Effect.fail(noLinks(envelope)),
+  trySend: () => false,
   sendDurable: (envelope) => Effect.fail(noLinks(envelope))
 }
 

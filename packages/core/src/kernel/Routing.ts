@@ -280,6 +280,25 @@ export const make = (options: {
       return transport.send(peer, frame)
     }
     const sendFrame = (peer: string, frame: Frame) => Effect.ignore(transmit(peer, frame))
+    const offer = transport.offer
+
+    /**
+     * Forwards an envelope one hop synchronously when the transport takes frames that way and
+     * the next hop's link takes it now: `false`, having done nothing, otherwise (`route` then
+     * handles the hop limit, the missing route, the link found down).
+     */
+    const tryForward = (envelope: Envelope, cameFrom: string | undefined): boolean => {
+      if (offer === undefined || envelope.hops >= config.maxHops) return false
+      const target = envelope.to.site
+      const via = nextHops.get(target)
+      if (via === undefined || target === site || (via === cameFrom && via !== target)) return false
+      const next = withHops(envelope, envelope.hops + 1)
+      if (offer(via, trusted(EnvelopeFrame, { envelope: next, _tag: "Envelope" })) !== undefined) return false
+      const n = neighbours.get(via)
+      if (n !== undefined) n.lastSent = clock.unsafeCurrentTimeMillis()
+      emit({ _tag: "Forwarded", envelopeId: envelope.id, to: target, via })
+      return true
+    }
 
     const advertise = (except?: string) =>
       Effect.suspend(() => {
@@ -386,17 +405,54 @@ export const make = (options: {
       Effect.gen(function* () {
         if (system === undefined) return
         const origin = envelope.from.site
-        const settled = (settlement: Settlement) =>
-          Effect.suspend(() => {
-            emit({ _tag: "Settled", envelopeId: envelope.id, settlement })
-            return envelope.durable && settlement !== "unprocessed" ? ack(origin, envelope.id) : Effect.void
-          })
-        const delivery = yield* system.deliver(envelope, settled)
+        const delivery = yield* system.deliver(envelope, settledOf(envelope))
         emit({ _tag: "Delivered", envelopeId: envelope.id, delivery: delivery._tag })
         if (envelope.durable && (delivery._tag === "Duplicate" || delivery._tag === "Rejected")) {
           yield* ack(origin, envelope.id)
         }
       })
+
+    /**
+     * What the actor system calls once a queued envelope's fate is known: a durable one is
+     * acknowledged then; a non-durable one only matters to an observer (the simulator's trace).
+     */
+    const settledOf = (envelope: Envelope): ((settlement: Settlement) => Effect.Effect<void>) | undefined =>
+      envelope.durable
+        ? (settlement) =>
+            Effect.suspend(() => {
+              emit({ _tag: "Settled", envelopeId: envelope.id, settlement })
+              return settlement !== "unprocessed" ? ack(envelope.from.site, envelope.id) : Effect.void
+            })
+        : options.onEvent === undefined
+          ? undefined
+          : (settlement) => Effect.sync(() => emit({ _tag: "Settled", envelopeId: envelope.id, settlement }))
+
+    /**
+     * The router's direct handler (see `Inbox`): a frame taken as it arrives when that needs no
+     * effect — a heartbeat, a non-durable envelope for an actor here or a reply to an ask here,
+     * one relayed onwards. Anything else (a link changing state, durable delivery, link states,
+     * acknowledgements, every failure) is declined and takes `onInbound` in the router's fiber.
+     */
+    const direct = ({ from, frame }: Inbound): boolean => {
+      const n = neighbours.get(from)
+      if (n === undefined) return true // not a neighbour per the topology: ignored, as onInbound does
+      if (n.state !== "up") return false // hearing it changes the link's state
+      if (frame._tag === "Heartbeat") {
+        n.lastHeard = clock.unsafeCurrentTimeMillis()
+        return true
+      }
+      if (frame._tag !== "Envelope" || frame.envelope.durable) return false
+      const envelope = frame.envelope
+      if (envelope.to.site === site) {
+        const delivery = system?.unsafeDeliver(envelope, settledOf(envelope))
+        if (delivery === undefined) return false
+        emit({ _tag: "Delivered", envelopeId: envelope.id, delivery: delivery._tag })
+      } else if (!tryForward(envelope, from)) {
+        return false
+      }
+      n.lastHeard = clock.unsafeCurrentTimeMillis()
+      return true
+    }
 
     const onEnvelope = (envelope: Envelope, cameFrom: string | undefined): Effect.Effect<void> =>
       envelope.to.site === site
@@ -552,6 +608,7 @@ export const make = (options: {
     const router: RouterService = {
       send: (envelope) =>
         envelope.to.site === site ? Effect.asVoid(onEnvelope(envelope, undefined)) : forward(envelope, undefined),
+      trySend: (envelope) => tryForward(envelope, undefined),
       sendDurable: (envelope): Effect.Effect<void, OutboxFull | Unreachable> =>
         Effect.gen(function* () {
           if (!graph.has(envelope.to.site)) {
@@ -575,6 +632,10 @@ export const make = (options: {
       start: (sys) =>
         Effect.gen(function* () {
           system = sys
+          if (transport.setDirect !== undefined) {
+            const remove = transport.setDirect(direct)
+            yield* Effect.addFinalizer(() => Effect.sync(remove))
+          }
           yield* Effect.forkScoped(
             Effect.forever(
               Effect.flatMap(transport.receive, (batch) =>

@@ -15,9 +15,8 @@ import * as Option from "effect/Option"
 import * as Random from "effect/Random"
 import type * as Scope from "effect/Scope"
 import type { Topology } from "../topology/Topology.js"
-import { Mailbox } from "../kernel/Mailbox.js"
 import { currentSimClock } from "./Engine.js"
-import { type Frame, type Inbound, LinkUnavailable, type TransportService } from "../transport/Transport.js"
+import { type Frame, Inbox, LinkUnavailable, type TransportService } from "../transport/Transport.js"
 
 /**
  * How one link behaves (both directions alike).
@@ -160,8 +159,8 @@ export const make = (options: {
       neighbours.get(a)?.add(b)
       neighbours.get(b)?.add(a)
     }
-    const inboxes = new Map<string, Mailbox<Inbound>>()
-    for (const name of neighbours.keys()) inboxes.set(name, new Mailbox<Inbound>(config.inboxCapacity, 1024))
+    const inboxes = new Map<string, Inbox>()
+    for (const name of neighbours.keys()) inboxes.set(name, new Inbox(config.inboxCapacity, 1024))
     const partitions = new Set<string>()
     const silent = new Set<string>()
     const crashed = new Set<string>()
@@ -214,15 +213,13 @@ export const make = (options: {
       )
     }
 
-    /** On the simulator's clock, a timer callback per frame; elsewhere (live tests), a fiber. */
+    /**
+     * On the simulator's clock, a timer callback per frame (so a frame is handed over
+     * synchronously: `offer`); elsewhere (live tests), a fiber.
+     */
     const simClock = yield* currentSimClock
-    const schedule = (delayMillis: number, task: () => void): Effect.Effect<void> => {
-      if (Option.isSome(simClock)) {
-        simClock.value.unsafeSchedule(task, delayMillis)
-        return Effect.void
-      }
-      return Effect.asVoid(Effect.forkIn(Effect.delay(Effect.sync(task), Duration.millis(delayMillis)), scope))
-    }
+    const scheduleFiber = (delayMillis: number, task: () => void): Effect.Effect<void> =>
+      Effect.asVoid(Effect.forkIn(Effect.delay(Effect.sync(task), Duration.millis(delayMillis)), scope))
 
     const transport = (site: string): TransportService => {
       const peers = [...(neighbours.get(site) ?? [])].sort()
@@ -235,55 +232,73 @@ export const make = (options: {
       >()
       for (const peer of peers)
         directions.set(peer, { link: linkOf(site, peer), key: `${site}>${peer}`, wire: undefined })
+      /**
+       * Puts a frame on the wire: `schedule` runs each copy's arrival after its delay. `undefined`
+       * when it left (or was lost on the way), else why it could not.
+       */
+      const put = (
+        peer: string,
+        frame: Frame,
+        schedule: (delayMillis: number, task: () => void) => void
+      ): LinkUnavailable | undefined => {
+        const direction = directions.get(peer)
+        if (direction === undefined) return new LinkUnavailable({ peer, reason: `no link from ${site} to ${peer}` })
+        const tag = label(frame)
+        // Size on the wire: the frame as JSON (frames are immutable, so the object itself
+        // travels; the envelope payload inside is already in its encoded form).
+        const bytes = JSON.stringify(frame).length
+        emit({ _tag: "Send", from: site, to: peer, frame: tag, bytes })
+        const reason = blocked(site, peer)
+        if (reason !== undefined) {
+          emit({ _tag: "Drop", from: site, to: peer, frame: tag, reason })
+          return undefined
+        }
+        const link = direction.link
+        if (link.loss > 0 && random() < link.loss) {
+          emit({ _tag: "Drop", from: site, to: peer, frame: tag, reason: "loss" })
+          return undefined
+        }
+        const now = clock.unsafeCurrentTimeMillis()
+        let wire = direction.wire
+        if (wire === undefined) {
+          // Shared by every incarnation of the site (a restart keeps the wire's state).
+          wire = wires.get(direction.key)
+          if (wire === undefined) {
+            wire = { busyUntil: now, lastArrival: now }
+            wires.set(direction.key, wire)
+          }
+          direction.wire = wire
+        }
+        const sent =
+          link.bandwidth === undefined ? now : Math.max(now, wire.busyUntil) + (bytes * 1000) / link.bandwidth
+        wire.busyUntil = sent
+        let at = sent + link.latencyMillis + (link.jitterMillis > 0 ? random() * link.jitterMillis : 0)
+        if (!link.reorder) at = Math.max(at, wire.lastArrival)
+        wire.lastArrival = Math.max(wire.lastArrival, at)
+        const copies = link.duplicate > 0 && random() < link.duplicate ? 2 : 1
+        if (copies === 2) emit({ _tag: "Duplicate", from: site, to: peer, frame: tag })
+        schedule(at - now, () => arrive(site, peer, frame, tag))
+        if (copies === 2) schedule(at - now + 1, () => arrive(site, peer, frame, tag))
+        return undefined
+      }
+      const onSimClock = Option.isSome(simClock)
+        ? (delayMillis: number, task: () => void) => simClock.value.unsafeSchedule(task, delayMillis)
+        : undefined
       return {
         site,
         peers,
-        receive: inbox.takeBatch,
+        receive: inbox.receive,
+        setDirect: (handler) => inbox.setDirect(handler),
+        ...(onSimClock === undefined ? {} : { offer: (peer: string, frame: Frame) => put(peer, frame, onSimClock) }),
         send: (peer, frame) =>
           Effect.suspend(() => {
-            const direction = directions.get(peer)
-            if (direction === undefined) {
-              return Effect.fail(new LinkUnavailable({ peer, reason: `no link from ${site} to ${peer}` }))
+            if (onSimClock !== undefined) {
+              const refused = put(peer, frame, onSimClock)
+              return refused === undefined ? Effect.void : Effect.fail(refused)
             }
-            const tag = label(frame)
-            // Size on the wire: the frame as JSON (frames are immutable, so the object itself
-            // travels; the envelope payload inside is already in its encoded form).
-            const bytes = JSON.stringify(frame).length
-            emit({ _tag: "Send", from: site, to: peer, frame: tag, bytes })
-            const reason = blocked(site, peer)
-            if (reason !== undefined) {
-              emit({ _tag: "Drop", from: site, to: peer, frame: tag, reason })
-              return Effect.void
-            }
-            const link = direction.link
-            if (link.loss > 0 && random() < link.loss) {
-              emit({ _tag: "Drop", from: site, to: peer, frame: tag, reason: "loss" })
-              return Effect.void
-            }
-            const now = clock.unsafeCurrentTimeMillis()
-            let wire = direction.wire
-            if (wire === undefined) {
-              // Shared by every incarnation of the site (a restart keeps the wire's state).
-              wire = wires.get(direction.key)
-              if (wire === undefined) {
-                wire = { busyUntil: now, lastArrival: now }
-                wires.set(direction.key, wire)
-              }
-              direction.wire = wire
-            }
-            const sent =
-              link.bandwidth === undefined ? now : Math.max(now, wire.busyUntil) + (bytes * 1000) / link.bandwidth
-            wire.busyUntil = sent
-            let at = sent + link.latencyMillis + (link.jitterMillis > 0 ? random() * link.jitterMillis : 0)
-            if (!link.reorder) at = Math.max(at, wire.lastArrival)
-            wire.lastArrival = Math.max(wire.lastArrival, at)
-            const copies = link.duplicate > 0 && random() < link.duplicate ? 2 : 1
-            if (copies === 2) emit({ _tag: "Duplicate", from: site, to: peer, frame: tag })
-            if (copies === 1) return schedule(at - now, () => arrive(site, peer, frame, tag))
-            return Effect.zipRight(
-              schedule(at - now, () => arrive(site, peer, frame, tag)),
-              schedule(at - now + 1, () => arrive(site, peer, frame, tag))
-            )
+            const arrivals: Array<Effect.Effect<void>> = []
+            const refused = put(peer, frame, (delay, task) => arrivals.push(scheduleFiber(delay, task)))
+            return refused === undefined ? Effect.all(arrivals, { discard: true }) : Effect.fail(refused)
           })
       }
     }
@@ -296,7 +311,7 @@ export const make = (options: {
         Effect.suspend(() => {
           if (!on) return Effect.sync(() => void crashed.delete(site))
           crashed.add(site)
-          inboxes.get(site)?.drainAll()
+          inboxes.get(site)?.reset()
           return Effect.void
         })
     }

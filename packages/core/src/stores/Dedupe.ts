@@ -144,64 +144,104 @@ export class Dedupe extends Context.Tag("@meridian/core/Dedupe")<Dedupe, DedupeS
  */
 export const makeMemory = (config: Partial<DedupeConfig> = {}): Effect.Effect<DedupeService> =>
   Effect.suspend(() => {
-    const full = { ...DedupeConfig, ...config }
-    const maxAge = Duration.toMillis(Duration.decode(full.maxAge))
-    const minRetention = Duration.toMillis(Duration.decode(full.minRetention))
-    const maxEntries = full.maxEntries
-    if (!Number.isSafeInteger(maxEntries) || maxEntries < 1) {
-      return Effect.dieMessage(`Dedupe: maxEntries must be a positive integer, got ${maxEntries}`)
-    }
-    // Insertion order is time order (ids are never re-timestamped), so the first key is the oldest.
-    const seen = new Map<string, number>()
-
-    const pruneAt = (now: number): number => {
-      let removed = 0
-      for (const [id, at] of seen) {
-        if (now - at <= maxAge) break
-        seen.delete(id)
-        removed++
-      }
-      return removed
-    }
-
-    const markIfNew = (id: string): Effect.Effect<boolean, DedupeFull> =>
-      Effect.clockWith((clock) =>
-        Effect.suspend(() => {
-          const now = clock.unsafeCurrentTimeMillis()
-          pruneAt(now)
-          if (seen.has(id)) return Effect.succeed(false)
-          if (seen.size >= maxEntries) {
-            const oldest = seen.entries().next()
-            if (!oldest.done) {
-              const [oldestId, at] = oldest.value
-              if (now - at <= minRetention) {
-                return Effect.fail(
-                  new DedupeFull({ id, entries: seen.size, maxEntries, retryAfter: at + minRetention + 1 })
-                )
-              }
-              seen.delete(oldestId)
-            }
-          }
-          seen.set(id, now)
-          return Effect.succeed(true)
-        })
-      )
-
-    const has = (id: string): Effect.Effect<boolean> =>
-      Effect.clockWith((clock) =>
-        Effect.sync(() => {
-          const at = seen.get(id)
-          return at !== undefined && clock.unsafeCurrentTimeMillis() - at <= maxAge
-        })
-      )
-
-    return Effect.succeed<DedupeService>({
-      markIfNew,
-      has,
-      size: Effect.sync(() => seen.size),
-      prune: Effect.clockWith((clock) => Effect.sync(() => pruneAt(clock.unsafeCurrentTimeMillis())))
-    })
+    const window = MemoryWindow.make(config)
+    if (Either.isLeft(window)) return Effect.dieMessage(window.left)
+    return Effect.succeed(window.right.service)
   })
+
+/**
+ * The in-memory window itself, with synchronous operations at a given time (epoch ms): the
+ * kernel checks and records every non-durable envelope in one, and an effect per check would
+ * cost more than the check.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class MemoryWindow {
+  // Insertion order is time order (ids are never re-timestamped), so the first key is the oldest.
+  private readonly seen = new Map<string, number>()
+
+  private constructor(
+    private readonly maxAge: number,
+    private readonly minRetention: number,
+    private readonly maxEntries: number
+  ) {}
+
+  /** A window with `config`'s bounds, or why they are not bounds. */
+  static make(config: Partial<DedupeConfig> = {}): Either.Either<MemoryWindow, string> {
+    const full = { ...DedupeConfig, ...config }
+    if (!Number.isSafeInteger(full.maxEntries) || full.maxEntries < 1) {
+      return Either.left(`Dedupe: maxEntries must be a positive integer, got ${full.maxEntries}`)
+    }
+    return Either.right(
+      new MemoryWindow(
+        Duration.toMillis(Duration.decode(full.maxAge)),
+        Duration.toMillis(Duration.decode(full.minRetention)),
+        full.maxEntries
+      )
+    )
+  }
+
+  get size(): number {
+    return this.seen.size
+  }
+
+  /** Forgets ids older than `maxAge` at `now`; returns how many. */
+  prune(now: number): number {
+    let removed = 0
+    for (const [id, at] of this.seen) {
+      if (now - at <= this.maxAge) break
+      this.seen.delete(id)
+      removed++
+    }
+    return removed
+  }
+
+  has(id: string, now: number): boolean {
+    const at = this.seen.get(id)
+    return at !== undefined && now - at <= this.maxAge
+  }
+
+  /** As {@link DedupeService.markIfNew}, at `now`. */
+  markIfNew(id: string, now: number): boolean | DedupeFull {
+    const seen = this.seen
+    this.prune(now)
+    if (seen.has(id)) return false
+    if (seen.size >= this.maxEntries) {
+      const oldest = seen.entries().next()
+      if (!oldest.done) {
+        const [oldestId, at] = oldest.value
+        if (now - at <= this.minRetention) {
+          return new DedupeFull({
+            id,
+            entries: seen.size,
+            maxEntries: this.maxEntries,
+            retryAfter: at + this.minRetention + 1
+          })
+        }
+        seen.delete(oldestId)
+      }
+    }
+    seen.set(id, now)
+    return true
+  }
+
+  /** The window as a {@link DedupeService}, on the Effect clock. */
+  get service(): DedupeService {
+    return {
+      markIfNew: (id) =>
+        Effect.clockWith((clock) =>
+          Effect.suspend(() => {
+            const marked = this.markIfNew(id, clock.unsafeCurrentTimeMillis())
+            return typeof marked === "boolean" ? Effect.succeed(marked) : Effect.fail(marked)
+          })
+        ),
+      has: (id) => Effect.clockWith((clock) => Effect.sync(() => this.has(id, clock.unsafeCurrentTimeMillis()))),
+      size: Effect.sync(() => this.seen.size),
+      prune: Effect.clockWith((clock) => Effect.sync(() => this.prune(clock.unsafeCurrentTimeMillis())))
+    }
+  }
+}
 
 /**
  * A layer with a fresh in-memory dedupe window.

@@ -17,14 +17,14 @@
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
-import type * as Socket from "@effect/platform/Socket"
+import * as Socket from "@effect/platform/Socket"
 import { Mailbox } from "@meridian/core/kernel/Mailbox"
 import { type Topology, parseHostPort } from "@meridian/core/topology/Topology"
 import {
   decodeFrame,
-  encodeFrame,
+  frameJson,
   type Frame,
-  type Inbound,
+  Inbox,
   LinkUnavailable,
   type TransportService
 } from "@meridian/core/transport/Transport"
@@ -33,9 +33,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Random from "effect/Random"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
+import * as Net from "node:net"
 
 /**
  * Version of the wire protocol (hello and framing). A peer speaking another is refused.
@@ -203,7 +205,7 @@ const batchBytes = (
   for (const frame of frames) {
     let text: string
     try {
-      text = JSON.stringify(encodeFrame(frame))
+      text = frameJson(frame)
     } catch (e) {
       skipped.push(`${frame._tag} frame did not encode: ${String(e)}`)
       continue
@@ -227,6 +229,67 @@ const batchBytes = (
   return { chunk, sent: texts.length, skipped }
 }
 
+/**
+ * The sending side of an established link. Frames queue synchronously (bounded) and go out
+ * together in one socket write once the work that produced them is done: the flush runs on
+ * `process.nextTick`, after the current callback and every fiber it woke (they run as
+ * microtasks) — one write per burst rather than per frame, and no fiber on the way. While the
+ * socket is over its high-water mark, frames wait for its `drain`.
+ */
+class LinkWriter {
+  private frames: Array<Frame> = []
+  private scheduled = false
+  private draining = false
+  private closed = false
+
+  constructor(
+    private readonly conn: Net.Socket,
+    private readonly capacity: number,
+    private readonly maxFrameBytes: number,
+    private readonly stats: Stats,
+    private readonly onSkipped: (reasons: ReadonlyArray<string>) => void
+  ) {}
+
+  /** Queues a frame; the reason when the buffer is full or the link closed (nothing queued). */
+  offer(frame: Frame): string | undefined {
+    if (this.closed) return "not connected"
+    if (this.frames.length >= this.capacity) return `send buffer full (${this.capacity} frames)`
+    this.frames.push(frame)
+    if (!this.scheduled && !this.draining) {
+      this.scheduled = true
+      process.nextTick(this.flush)
+    }
+    return undefined
+  }
+
+  close(): void {
+    this.closed = true
+    this.frames = []
+  }
+
+  private readonly flush = (): void => {
+    this.scheduled = false
+    if (this.closed || this.frames.length === 0) return
+    const conn = this.conn
+    if (conn.destroyed || conn.writableEnded) return this.close()
+    const frames = this.frames
+    this.frames = []
+    const { chunk, sent, skipped } = batchBytes(frames, this.maxFrameBytes)
+    if (skipped.length > 0) this.onSkipped(skipped)
+    if (sent === 0) return
+    this.stats.framesOut += sent
+    this.stats.bytesOut += chunk.length
+    // A write error surfaces as the socket's 'error', which ends the connection.
+    if (!conn.write(chunk)) {
+      this.draining = true
+      conn.once("drain", () => {
+        this.draining = false
+        this.flush()
+      })
+    }
+  }
+}
+
 const proof = (secret: string, role: "dial" | "accept", dialer: string, acceptor: string, a: string, b: string) =>
   createHmac("sha256", secret)
     .update(`meridian-hello|${WIRE_VERSION}|${role}|${dialer}|${acceptor}|${a}|${b}`)
@@ -237,6 +300,38 @@ const sameProof = (a: string, b: string): boolean => {
   const y = Buffer.from(b, "utf8")
   return x.length === y.length && timingSafeEqual(x, y)
 }
+
+/**
+ * A connection to `host:port` as a platform Socket, with the `net.Socket` under it (established
+ * links write to it directly; see `LinkWriter`). Destroyed when the scope closes.
+ */
+const dial = (
+  host: string,
+  port: number
+): Effect.Effect<{ readonly socket: Socket.Socket; readonly conn: Net.Socket }, Socket.SocketError, Scope.Scope> =>
+  Effect.gen(function* () {
+    const scope = yield* Effect.scope
+    const conn = Net.createConnection({ host, port, noDelay: true })
+    yield* Scope.addFinalizer(
+      scope,
+      Effect.sync(() => {
+        if (!conn.destroyed) conn.destroy()
+      })
+    )
+    const socket = yield* NodeSocket.fromDuplex(
+      Effect.async<Net.Socket, Socket.SocketError>((resume) => {
+        if (!conn.connecting) return resume(Effect.succeed(conn))
+        const onError = (cause: Error) => resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause })))
+        conn.once("error", onError)
+        conn.once("connect", () => {
+          conn.off("error", onError)
+          resume(Effect.succeed(conn))
+        })
+      }),
+      { openTimeout: "5 seconds" }
+    )
+    return { socket, conn }
+  })
 
 /**
  * Starts the transport of `site`: listens on its `tcp` address and dials the neighbours it is
@@ -292,10 +387,12 @@ export const make = (options: {
         "unexpected-message": 0
       }
     }
-    const inbox = new Mailbox<Inbound>(config.inboxFrames, 1024)
+    const inbox = new Inbox(config.inboxFrames, 1024)
     /** Established links: peer → its bounded send buffer. */
-    const links = new Map<string, Mailbox<Frame>>()
+    const links = new Map<string, LinkWriter>()
     let handshakes = 0
+    /** For what happens outside any fiber (a frame the writer had to leave out is logged). */
+    const runtime = yield* Effect.runtime<never>()
 
     const reject = (closed: Closed, remote: string) =>
       Effect.gen(function* () {
@@ -313,6 +410,7 @@ export const make = (options: {
      */
     const connection = (
       socket: Socket.Socket,
+      conn: Net.Socket,
       dialing: string | undefined,
       onEstablished: () => void = () => {}
     ): Effect.Effect<void, Closed, Scope.Scope> =>
@@ -340,9 +438,7 @@ export const make = (options: {
         const malformed = () =>
           new Closed({ reason: "malformed-frame", detail: `from ${established}: frame did not decode` })
         const hasRoom = (): boolean =>
-          established === undefined
-            ? messages.isClosed || messages.size < messages.capacity
-            : inbox.isClosed || inbox.size < inbox.capacity
+          established === undefined ? messages.isClosed || messages.size < messages.capacity : inbox.hasRoom()
         /** Hands one text on (there is room); `false` for a frame that does not decode. */
         const handOn = (text: string): boolean => {
           if (established === undefined) {
@@ -484,32 +580,23 @@ export const make = (options: {
         )
 
         // ---- established: a send buffer and its writer; frames to the router ----
-        const buffer = new Mailbox<Frame>(config.sendBufferFrames, 1024)
+        const writer = new LinkWriter(conn, config.sendBufferFrames, config.maxFrameBytes, stats, (reasons) =>
+          Runtime.runFork(runtime)(
+            Effect.forEach(reasons, (reason) => Effect.logWarning(`tcp ${site}: frame to ${peer} dropped: ${reason}`), {
+              discard: true
+            })
+          )
+        )
         links.get(peer)?.close() // a newer connection replaces an older one
-        links.set(peer, buffer)
+        links.set(peer, writer)
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
-            buffer.close()
-            if (links.get(peer) === buffer) links.delete(peer)
+            writer.close()
+            if (links.get(peer) === writer) links.delete(peer)
           })
         )
         onEstablished()
         yield* Effect.logDebug(`tcp ${site}: link to ${peer} established`)
-        // Frames queued while the previous chunk was being written go out together: one write.
-        yield* Effect.forkScoped(
-          Effect.gen(function* () {
-            while (true) {
-              const frames = yield* buffer.takeBatch
-              if (frames.length === 0) return
-              const { chunk, sent, skipped } = batchBytes(frames, config.maxFrameBytes)
-              for (const reason of skipped) yield* Effect.logWarning(`tcp ${site}: frame to ${peer} dropped: ${reason}`)
-              if (sent === 0) continue
-              stats.framesOut += sent
-              stats.bytesOut += chunk.length
-              yield* write(chunk)
-            }
-          }).pipe(Effect.ignore)
-        )
         // From now on frames are decoded as they arrive; first those that came behind the hello.
         const leftovers = [...pending.slice(index), ...messages.drainAll()]
         established = peer
@@ -542,10 +629,13 @@ export const make = (options: {
         Effect.scoped(
           Effect.gen(function* () {
             stats.connectionsAccepted++
-            const remote = yield* Effect.serviceOption(NodeSocket.NetSocket).pipe(
-              Effect.map((s) => (s._tag === "Some" ? `${s.value.remoteAddress}:${s.value.remotePort}` : "?"))
-            )
-            yield* connection(socket, undefined).pipe(Effect.catchAll((closed) => reject(closed, remote)))
+            // NodeSocketServer gives every accepted connection's net.Socket to its handler.
+            const netSocket = yield* Effect.serviceOption(NodeSocket.NetSocket)
+            if (netSocket._tag === "None")
+              return yield* Effect.logError(`tcp ${site}: accepted a socket without its net.Socket`)
+            const conn = netSocket.value
+            const remote = `${conn.remoteAddress}:${conn.remotePort}`
+            yield* connection(socket, conn, undefined).pipe(Effect.catchAll((closed) => reject(closed, remote)))
           })
         )
       )
@@ -561,15 +651,10 @@ export const make = (options: {
           while (true) {
             const established = yield* Effect.scoped(
               Effect.gen(function* () {
-                const socket = yield* NodeSocket.makeNet({
-                  host: target.host,
-                  port: target.port,
-                  noDelay: true,
-                  openTimeout: "5 seconds"
-                })
+                const { socket, conn } = yield* dial(target.host, target.port)
                 stats.connectionsDialed++
                 let up = false
-                yield* connection(socket, target.peer, () => (up = true)).pipe(
+                yield* connection(socket, conn, target.peer, () => (up = true)).pipe(
                   Effect.catchAll((closed) => reject(closed, `${target.host}:${target.port}`))
                 )
                 return up
@@ -589,7 +674,7 @@ export const make = (options: {
       address,
       stats,
       connected: () => [...links.keys()].sort(),
-      receive: inbox.takeBatch,
+      receive: inbox.receive,
       send: (peer, frame) =>
         Effect.suspend(() => {
           const buffer = links.get(peer)
@@ -601,9 +686,19 @@ export const make = (options: {
               })
             )
           }
-          return buffer.offer(frame)
-            ? Effect.void
-            : Effect.fail(new LinkUnavailable({ peer, reason: `send buffer full (${config.sendBufferFrames} frames)` }))
-        })
+          const refused = buffer.offer(frame)
+          return refused === undefined ? Effect.void : Effect.fail(new LinkUnavailable({ peer, reason: refused }))
+        }),
+      offer: (peer, frame) => {
+        const writer = links.get(peer)
+        const refused =
+          writer === undefined
+            ? neighbours.has(peer)
+              ? "not connected"
+              : `no link from ${site} to ${peer}`
+            : writer.offer(frame)
+        return refused === undefined ? undefined : new LinkUnavailable({ peer, reason: refused })
+      },
+      setDirect: (handler) => inbox.setDirect(handler)
     } satisfies TcpTransport
   })
