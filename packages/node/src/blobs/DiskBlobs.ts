@@ -38,14 +38,18 @@ import { createHash, randomBytes } from "node:crypto"
 import { createReadStream } from "node:fs"
 import { rm, stat } from "node:fs/promises"
 import { Readable } from "node:stream"
+import { FileBody, type FileBodyConfig } from "./FileBody.js"
 
 /**
- * Where the store lives, and its bounds (defaults: {@link Blobs.BlobsConfig}).
+ * Where the store lives, and its bounds (defaults: {@link Blobs.BlobsConfig}; for raw bodies,
+ * `FileBody.FileBodyConfig`).
  *
  * @since 0.1.0
  * @category config
  */
-export type DiskBlobsOptions = { readonly directory: string } & Partial<Blobs.BlobsConfig>
+export type DiskBlobsOptions = { readonly directory: string } & Partial<Blobs.BlobsConfig> & {
+    readonly rawBody?: Partial<FileBodyConfig>
+  }
 
 /**
  * The disk store: a blob store that can also adopt a finished file (see `putFile` in `make`).
@@ -85,9 +89,6 @@ const hashFile = async (file: string) => {
   for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hasher.update(chunk as Buffer)
   return hasher.digest("hex")
 }
-
-/** Reads of a raw body: large enough to keep syscalls few, small enough to stay in cache. */
-const rawChunkBytes = 256 * 1024
 
 /** How many fan-out directories start-up scans at once. */
 const startupConcurrency = 16
@@ -596,16 +597,17 @@ export const make = (
       )
     )
 
-    /** A file read stream of the blob, pinned (not deleted) until it closes. */
+    /**
+     * The blob as a {@link FileBody} (its own few buffers, reused: no allocation per chunk),
+     * pinned (not deleted) until it closes.
+     */
     const rawBody: Blobs.RawBodies["rawBody"] = (hash, range, hooks) =>
       Effect.map(pinIfStored(hash), ({ size }) => {
         const [start, end] = clampRange(size, range)
         const body =
           start >= end
             ? Readable.from([])
-            : // `end` is inclusive for Node.
-              createReadStream(blobPath(hash), { start, end: end - 1, highWaterMark: rawChunkBytes })
-        body.on("data", (chunk: Uint8Array) => hooks.onBytes(chunk.length))
+            : new FileBody({ ...options.rawBody, file: blobPath(hash), start, end, onBytes: hooks.onBytes })
         body.once("close", () => {
           hooks.onEnd()
           Effect.runFork(unpin(hash))

@@ -6,3 +6,6 @@
 
 /** @since 0.1.0 */
 export * as DiskBlobs from "./DiskBlobs.js"
+
+/** @since 0.1.0 */
+export * as FileBody from "./FileBody.js"
