@@ -765,7 +765,7 @@ export const make = (
               protocol,
               address,
               message as Msg & AskRequest,
-              Duration.decode(options?.timeout ?? Actor.defaults.askTimeout)
+              options?.timeout === undefined ? defaultAskTimeout : Duration.decode(options.timeout)
             ) as Effect.Effect<never, AskError>
         }
       }
@@ -1090,6 +1090,9 @@ export const make = (
  * @category constants
  */
 export const SYSTEM_ACTOR = "system"
+
+/** Decoded once: asks without a timeout of their own are the common case. */
+const defaultAskTimeout = Duration.decode(Actor.defaults.askTimeout)
 
 const askTimeout = (address: Address, message: Tagged, millis: number) =>
   new AskTimeout({ address: address.toString(), tag: message._tag, timeoutMillis: millis })

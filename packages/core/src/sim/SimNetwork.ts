@@ -13,6 +13,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Random from "effect/Random"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import type { Topology } from "../topology/Topology.js"
 import { currentSimClock } from "./Engine.js"
@@ -218,8 +219,13 @@ export const make = (options: {
      * synchronously: `offer`); elsewhere (live tests), a fiber.
      */
     const simClock = yield* currentSimClock
-    const scheduleFiber = (delayMillis: number, task: () => void): Effect.Effect<void> =>
-      Effect.asVoid(Effect.forkIn(Effect.delay(Effect.sync(task), Duration.millis(delayMillis)), scope))
+    const runtime = yield* Effect.runtime<never>()
+    const schedule: (delayMillis: number, task: () => void) => void = Option.isSome(simClock)
+      ? (delayMillis, task) => simClock.value.unsafeSchedule(task, delayMillis)
+      : (delayMillis, task) =>
+          void Runtime.runFork(runtime)(
+            Effect.forkIn(Effect.delay(Effect.sync(task), Duration.millis(delayMillis)), scope)
+          )
 
     const transport = (site: string): TransportService => {
       const peers = [...(neighbours.get(site) ?? [])].sort()
@@ -233,14 +239,10 @@ export const make = (options: {
       for (const peer of peers)
         directions.set(peer, { link: linkOf(site, peer), key: `${site}>${peer}`, wire: undefined })
       /**
-       * Puts a frame on the wire: `schedule` runs each copy's arrival after its delay. `undefined`
+       * Puts a frame on the wire: each copy's arrival is scheduled after its delay. `undefined`
        * when it left (or was lost on the way), else why it could not.
        */
-      const put = (
-        peer: string,
-        frame: Frame,
-        schedule: (delayMillis: number, task: () => void) => void
-      ): LinkUnavailable | undefined => {
+      const offer = (peer: string, frame: Frame): LinkUnavailable | undefined => {
         const direction = directions.get(peer)
         if (direction === undefined) return new LinkUnavailable({ peer, reason: `no link from ${site} to ${peer}` })
         const tag = label(frame)
@@ -281,24 +283,16 @@ export const make = (options: {
         if (copies === 2) schedule(at - now + 1, () => arrive(site, peer, frame, tag))
         return undefined
       }
-      const onSimClock = Option.isSome(simClock)
-        ? (delayMillis: number, task: () => void) => simClock.value.unsafeSchedule(task, delayMillis)
-        : undefined
       return {
         site,
         peers,
         receive: inbox.receive,
         setDirect: (handler) => inbox.setDirect(handler),
-        ...(onSimClock === undefined ? {} : { offer: (peer: string, frame: Frame) => put(peer, frame, onSimClock) }),
+        offer,
         send: (peer, frame) =>
           Effect.suspend(() => {
-            if (onSimClock !== undefined) {
-              const refused = put(peer, frame, onSimClock)
-              return refused === undefined ? Effect.void : Effect.fail(refused)
-            }
-            const arrivals: Array<Effect.Effect<void>> = []
-            const refused = put(peer, frame, (delay, task) => arrivals.push(scheduleFiber(delay, task)))
-            return refused === undefined ? Effect.all(arrivals, { discard: true }) : Effect.fail(refused)
+            const refused = offer(peer, frame)
+            return refused === undefined ? Effect.void : Effect.fail(refused)
           })
       }
     }

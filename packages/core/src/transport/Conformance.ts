@@ -163,6 +163,67 @@ export const cases: ReadonlyArray<Case> = [
       })
   },
   {
+    name: "offer hands a frame over at once, as send does, and refuses a site that is not a neighbour",
+    run: ({ a, b }) =>
+      Effect.gen(function* () {
+        if (a.offer === undefined) {
+          return yield* check("offer", false, "a synchronous offer", "none")
+        }
+        const refused = a.offer(b.site, new EnvelopeFrame({ envelope: envelope(a.site, b.site, "f1", { n: 1 }) }))
+        yield* check("offer", refused === undefined, "accepted", refused)
+        const [got] = yield* receiveData(b, 1)
+        yield* check(
+          "offer",
+          got!.frame._tag === "Envelope" && got!.frame.envelope.id === "f1",
+          "the offered envelope",
+          got!.frame
+        )
+        const unknown = a.offer("no-such-site", new HeartbeatFrame({ seq: 1 }))
+        yield* check("offer", unknown?._tag === "LinkUnavailable", "LinkUnavailable", unknown)
+      })
+  },
+  {
+    name: "a direct handler takes frames as they arrive; what it declines comes through receive, and order holds",
+    run: ({ a, b }) =>
+      Effect.gen(function* () {
+        if (b.setDirect === undefined) {
+          return yield* check("direct", false, "a direct handler hook", "none")
+        }
+        // Every frame's id in the order it was handled, directly or through `receive`.
+        const handled: Array<string> = []
+        const remove = b.setDirect(({ frame }) => {
+          if (frame._tag !== "Envelope") return true
+          // Takes two of every three, declines the third.
+          const n = Number(frame.envelope.id.slice(1))
+          if (n % 3 === 2) return false
+          handled.push(frame.envelope.id)
+          return true
+        })
+        const n = 300
+        for (let i = 0; i < n; i++) {
+          yield* Effect.orDie(a.send(b.site, new EnvelopeFrame({ envelope: envelope(a.site, b.site, `d${i}`, { i }) })))
+        }
+        let received = 0
+        while (handled.length < n) {
+          const batch = yield* Effect.timeout(b.receive, "10 seconds").pipe(Effect.orElseSucceed(() => []))
+          if (batch.length === 0) break
+          for (const { frame } of batch) {
+            if (frame._tag !== "Envelope") continue
+            handled.push(frame.envelope.id)
+            received++
+          }
+        }
+        remove()
+        yield* check(
+          "direct",
+          handled.length === n && handled.every((id, i) => id === `d${i}`),
+          `d0..d${n - 1} in order`,
+          handled.slice(0, 8)
+        )
+        yield* check("direct", received >= n / 3 && received < n, "some frames through receive, not all", received)
+      })
+  },
+  {
     name: "each side lists the other as its peer",
     run: ({ a, b }) =>
       check("peers", a.peers.includes(b.site) && b.peers.includes(a.site), "a and b are peers", {

@@ -60,6 +60,12 @@ export interface Config {
   readonly helloTimeout: Duration.DurationInput
   /** Frames waiting to be written on one link; beyond it `send` answers `LinkUnavailable`. */
   readonly sendBufferFrames: number
+  /**
+   * Frames queued on a link that are written at once rather than at the end of the tick: the
+   * peer starts on the first ones while this side is still producing the rest (both ends of a
+   * busy link work at the same time instead of taking turns).
+   */
+  readonly writeEagerFrames: number
   /** Frames received and not yet taken by the router; beyond it reading pauses (TCP back-pressure). */
   readonly inboxFrames: number
   /** Reconnection back-off: first delay, and the cap (with ±50 % jitter). */
@@ -76,6 +82,7 @@ export const defaults: Config = {
   maxPendingHandshakes: 64,
   helloTimeout: "5 seconds",
   sendBufferFrames: 10_000,
+  writeEagerFrames: 16,
   inboxFrames: 10_000,
   reconnectInitial: "100 millis",
   reconnectMax: "5 seconds"
@@ -245,6 +252,7 @@ class LinkWriter {
   constructor(
     private readonly conn: Net.Socket,
     private readonly capacity: number,
+    private readonly eager: number,
     private readonly maxFrameBytes: number,
     private readonly stats: Stats,
     private readonly onSkipped: (reasons: ReadonlyArray<string>) => void
@@ -255,9 +263,10 @@ class LinkWriter {
     if (this.closed) return "not connected"
     if (this.frames.length >= this.capacity) return `send buffer full (${this.capacity} frames)`
     this.frames.push(frame)
-    if (!this.scheduled && !this.draining) {
+    if (this.frames.length >= this.eager && !this.draining) this.flush()
+    else if (!this.scheduled && !this.draining) {
       this.scheduled = true
-      process.nextTick(this.flush)
+      process.nextTick(this.onTick)
     }
     return undefined
   }
@@ -267,8 +276,12 @@ class LinkWriter {
     this.frames = []
   }
 
-  private readonly flush = (): void => {
+  private readonly onTick = (): void => {
     this.scheduled = false
+    this.flush()
+  }
+
+  private readonly flush = (): void => {
     if (this.closed || this.frames.length === 0) return
     const conn = this.conn
     if (conn.destroyed || conn.writableEnded) return this.close()
@@ -580,12 +593,22 @@ export const make = (options: {
         )
 
         // ---- established: a send buffer and its writer; frames to the router ----
-        const writer = new LinkWriter(conn, config.sendBufferFrames, config.maxFrameBytes, stats, (reasons) =>
-          Runtime.runFork(runtime)(
-            Effect.forEach(reasons, (reason) => Effect.logWarning(`tcp ${site}: frame to ${peer} dropped: ${reason}`), {
-              discard: true
-            })
-          )
+        const writer = new LinkWriter(
+          conn,
+          config.sendBufferFrames,
+          config.writeEagerFrames,
+          config.maxFrameBytes,
+          stats,
+          (reasons) =>
+            Runtime.runFork(runtime)(
+              Effect.forEach(
+                reasons,
+                (reason) => Effect.logWarning(`tcp ${site}: frame to ${peer} dropped: ${reason}`),
+                {
+                  discard: true
+                }
+              )
+            )
         )
         links.get(peer)?.close() // a newer connection replaces an older one
         links.set(peer, writer)
