@@ -640,7 +640,8 @@ export const make = (deps: Options = {}) =>
               `${principal.name} holds ${used} of ${settings.quotaBytes} bytes here; this upload needs ${length}`
             )
           }
-          const id = Encoding.encodeBase64Url(yield* randomBytes(16))
+          // Hex: an id never starts with `-`, which a command line would take for an option.
+          const id = Encoding.encodeHex(yield* randomBytes(16))
           const at = yield* now
           const upload: Upload = {
             id,
