@@ -641,19 +641,20 @@ export const make = (
       readonly deadline: number | undefined
       readonly durable: boolean
       readonly payload: unknown
-    }): Envelope =>
-      Object.assign(Object.create(Envelope.prototype) as Envelope, {
-        version: PROTOCOL_VERSION,
-        id: nextId(),
-        from: fields.from,
-        to: fields.to,
-        kind: fields.kind,
-        ...(fields.correlationId === undefined ? {} : { correlationId: fields.correlationId }),
-        ...(fields.deadline === undefined ? {} : { deadline: fields.deadline }),
-        hops: 0,
-        durable: fields.durable,
-        payload: fields.payload
-      })
+    }): Envelope => {
+      const envelope = Object.create(Envelope.prototype) as Record<string, unknown>
+      envelope.version = PROTOCOL_VERSION
+      envelope.id = nextId()
+      envelope.from = fields.from
+      envelope.to = fields.to
+      envelope.kind = fields.kind
+      if (fields.correlationId !== undefined) envelope.correlationId = fields.correlationId
+      if (fields.deadline !== undefined) envelope.deadline = fields.deadline
+      envelope.hops = 0
+      envelope.durable = fields.durable
+      envelope.payload = fields.payload
+      return envelope as unknown as Envelope
+    }
 
     /** The encoded message, or `MalformedMessage` (a programmer error for statically typed sends). */
     const encodeFor = <Msg extends Tagged>(

@@ -146,8 +146,13 @@ interface Neighbour {
  * A copy of a (validated, immutable) envelope with another hop count, made without running the
  * class constructor again: forwarding is the hot path of a relaying site.
  */
-const withHops = (envelope: Envelope, hops: number): Envelope =>
-  Object.assign(Object.create(Object.getPrototypeOf(envelope) as object) as Envelope, envelope, { hops })
+const withHops = (envelope: Envelope, hops: number): Envelope => {
+  const copy = Object.assign(Object.create(Object.getPrototypeOf(envelope) as object) as object, envelope) as {
+    hops: number
+  }
+  copy.hops = hops
+  return copy as Envelope
+}
 
 /**
  * A frame built here from validated values, made without running the Schema class constructor
@@ -156,6 +161,14 @@ const withHops = (envelope: Envelope, hops: number): Envelope =>
  */
 const trusted = <A extends Frame>(frame: { readonly prototype: A }, fields: Omit<A, never>): A =>
   Object.assign(Object.create(frame.prototype as object) as A, fields)
+
+/** `trusted(EnvelopeFrame, …)` without the intermediate object: one per envelope sent or relayed. */
+const envelopeFrame = (envelope: Envelope): EnvelopeFrame => {
+  const frame = Object.create(EnvelopeFrame.prototype) as { envelope: Envelope; _tag: "Envelope" }
+  frame.envelope = envelope
+  frame._tag = "Envelope"
+  return frame as EnvelopeFrame
+}
 
 const encodeEnvelope = Schema.encodeSync(Envelope)
 const decodeEnvelope = Schema.decodeUnknownEither(Envelope)
@@ -293,7 +306,7 @@ export const make = (options: {
       const via = nextHops.get(target)
       if (via === undefined || target === site || (via === cameFrom && via !== target)) return false
       const next = withHops(envelope, envelope.hops + 1)
-      if (offer(via, trusted(EnvelopeFrame, { envelope: next, _tag: "Envelope" })) !== undefined) return false
+      if (offer(via, envelopeFrame(next)) !== undefined) return false
       const n = neighbours.get(via)
       if (n !== undefined) n.lastSent = clock.unsafeCurrentTimeMillis()
       emit({ _tag: "Forwarded", envelopeId: envelope.id, to: target, via })
@@ -353,7 +366,7 @@ export const make = (options: {
         }
         const next = withHops(envelope, envelope.hops + 1)
         emit({ _tag: "Forwarded", envelopeId: envelope.id, to: target, via })
-        return transmit(via, trusted(EnvelopeFrame, { envelope: next, _tag: "Envelope" })).pipe(
+        return transmit(via, envelopeFrame(next)).pipe(
           Effect.catchAll((e) => {
             // The transport knows that link is not connected: it is down now, not after the
             // heartbeats say so. Route around it and try the next path once.

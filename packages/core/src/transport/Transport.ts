@@ -138,14 +138,16 @@ const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
 const hasOwn = (value: object, key: string): boolean => Object.prototype.hasOwnProperty.call(value, key)
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value)
-const address = (value: unknown): Address | undefined =>
-  isObject(value) &&
-  typeof value.site === "string" &&
-  NAME.test(value.site) &&
-  typeof value.actor === "string" &&
-  NAME.test(value.actor)
-    ? instance(Address, { site: value.site, actor: value.actor })
-    : undefined
+const address = (value: unknown): Address | undefined => {
+  if (!isObject(value)) return undefined
+  const { site, actor } = value
+  if (typeof site !== "string" || !NAME.test(site) || typeof actor !== "string" || !NAME.test(actor)) return undefined
+  // Built by stores rather than through an object literal: this runs twice per frame received.
+  const out = Object.create(Address.prototype) as { site: string; actor: string }
+  out.site = site
+  out.actor = actor
+  return out as Address
+}
 
 /**
  * The envelope frame — every ask, reply and tell — checked by hand: the same checks as
@@ -175,17 +177,25 @@ const envelopeFrameFast = (input: unknown): Frame | undefined => {
   const to = address(e.to)
   if (from === undefined || to === undefined) return undefined
   // The fields in the Schema's order, unknown ones dropped: what the Schema would build.
-  const fields: Record<string, unknown> = { version, id, from, to, kind }
-  if (hasCorrelation) fields.correlationId = correlationId
-  if (hasDeadline) fields.deadline = deadline
-  fields.hops = hops
-  fields.durable = durable
+  const envelope = Object.create(Envelope.prototype) as Record<string, unknown>
+  envelope.version = version
+  envelope.id = id
+  envelope.from = from
+  envelope.to = to
+  envelope.kind = kind
+  if (hasCorrelation) envelope.correlationId = correlationId
+  if (hasDeadline) envelope.deadline = deadline
+  envelope.hops = hops
+  envelope.durable = durable
   if (hasTrace) {
     const t = trace as { readonly traceId: string; readonly spanId: string }
-    fields.trace = instance(TraceContext, { traceId: t.traceId, spanId: t.spanId })
+    envelope.trace = instance(TraceContext, { traceId: t.traceId, spanId: t.spanId })
   }
-  fields.payload = e.payload
-  return instance(EnvelopeFrame, { envelope: instance(Envelope, fields), _tag: "Envelope" })
+  envelope.payload = e.payload
+  const frame = Object.create(EnvelopeFrame.prototype) as Record<string, unknown>
+  frame.envelope = envelope
+  frame._tag = "Envelope"
+  return frame as unknown as Frame
 }
 
 /**
