@@ -271,11 +271,12 @@ export const make = (
           ? dedupe.has(item.envelopeId)
           : volatileWindow.has(item.envelopeId, clock.unsafeCurrentTimeMillis())
     /** Records an applied message's envelope id (`DedupeFull`: applied but not remembered). */
-    const remember = (durable: boolean, id: string): Effect.Effect<Either.Either<boolean, Dedupe.DedupeFull>> => {
-      if (durable) return Effect.either(dedupe.markIfNew(id))
+    const rememberVolatile = (id: string): Either.Either<boolean, Dedupe.DedupeFull> => {
       const marked = volatileWindow.markIfNew(id, clock.unsafeCurrentTimeMillis())
-      return Effect.succeed(typeof marked === "boolean" ? Either.right(marked) : Either.left(marked))
+      return typeof marked === "boolean" ? Either.right(marked) : Either.left(marked)
     }
+    const remember = (durable: boolean, id: string): Effect.Effect<Either.Either<boolean, Dedupe.DedupeFull>> =>
+      durable ? Effect.either(dedupe.markIfNew(id)) : Effect.succeed(rememberVolatile(id))
     const unitOfWork = Option.getOrElse(yield* Effect.serviceOption(UnitOfWork), () => directUnitOfWork)
     const deadLetters = yield* DeadLetters
     const site = config.site
@@ -520,7 +521,9 @@ export const make = (
                 const result = handler(item.message, item)
                 if (result !== undefined) yield* result
               } else {
-                const exit = yield* Effect.exit(handler(item.message, item) as Effect.Effect<unknown, unknown>)
+                const result = handler(item.message, item) as Effect.Effect<unknown, unknown>
+                // A handler that answers with `Effect.succeed`/`Effect.fail` returned its exit already.
+                const exit = Exit.isExit(result) ? result : yield* Effect.exit(result)
                 // A typed failure is an answer; a defect or interruption is a crash.
                 if (Exit.isFailure(exit) && !Cause.isFailType(exit.cause)) return yield* Effect.failCause(exit.cause)
                 yield* item.reply(exit)
@@ -528,7 +531,9 @@ export const make = (
               cell.processed++
               if (item.envelopeId !== undefined) {
                 // DedupeFull: applied but not remembered; left unacknowledged (see the dedupe store).
-                const remembered = yield* remember(item.durable, item.envelopeId)
+                const remembered = item.durable
+                  ? yield* Effect.either(dedupe.markIfNew(item.envelopeId))
+                  : rememberVolatile(item.envelopeId)
                 if (item.settle !== undefined && Either.isRight(remembered)) yield* item.settle("applied")
               }
             }
