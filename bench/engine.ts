@@ -12,6 +12,7 @@ import * as Effect from "effect/Effect"
 import * as TestClock from "effect/TestClock"
 import * as TestContext from "effect/TestContext"
 import * as Engine from "../packages/core/src/sim/Engine.js"
+import { line } from "./support.js"
 
 const FIBERS = 60
 const TICK_MILLIS = 10
@@ -80,26 +81,14 @@ const rounds = async (measure: () => Measure | Promise<Measure>): Promise<Readon
   return out
 }
 
-const line = (name: string, value: number, unit: string, baseline: number) =>
-  console.log(
-    JSON.stringify({
-      name,
-      value: Number(value.toFixed(3)),
-      unit,
-      baseline: Number(baseline.toFixed(3)),
-      ratio: Number((value / baseline).toFixed(3)),
-      better: "higher"
-    })
-  )
-
 const main = async () => {
   const engine = await rounds(engineRun)
   const testClock = await rounds(testClockRun)
   const speed = median(engine.map((m) => m.simulatedMillis / m.wallMillis))
-  line("sim-engine-60-tickers", speed, "x realtime", 1)
+  line("sim-engine-60-tickers", speed, "x realtime", 1, "higher", 3)
   const eventsPerSecond = median(engine.map((m) => (m.events / m.wallMillis) * 1000))
   const testClockEventsPerSecond = median(testClock.map((m) => (m.events / m.wallMillis) * 1000))
-  line("sim-engine-60-tickers-events", eventsPerSecond, "events/s", testClockEventsPerSecond)
+  line("sim-engine-60-tickers-events", eventsPerSecond, "events/s", testClockEventsPerSecond, "higher", 3)
 }
 
 main().catch((error: unknown) => {

@@ -11,11 +11,9 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { readFileSync } from "node:fs"
-import * as Chat from "../packages/core/src/chat/Chat.js"
-import * as Files from "../packages/core/src/files/Files.js"
-import * as Ping from "../packages/core/src/ping/Ping.js"
 import * as Runner from "../packages/core/src/sim/Runner.js"
-import { nativeHasher } from "../packages/node/src/sim/NativeHasher.js"
+import { runSeed } from "./scenario.js"
+import { line } from "./support.js"
 import * as Scenario from "../packages/core/src/sim/Scenario.js"
 import * as Loader from "../packages/core/src/topology/Loader.js"
 
@@ -26,13 +24,7 @@ const topology = Effect.runSync(Loader.parse(readFileSync("examples/three-region
 
 const once = (seed: number) => {
   const start = performance.now()
-  const result = Runner.run({
-    scenario,
-    topology,
-    modules: [Ping.module, Files.module, Chat.module],
-    seed,
-    hasher: nativeHasher
-  })
+  const result = runSeed(scenario, topology, seed)
   const wallMillis = performance.now() - start
   if (result.violations.length > 0) throw new Error(`seed ${seed}: ${Runner.summary(result)}`)
   return { wallMillis, simulatedMillis: result.simulatedMillis, events: result.events }
@@ -44,21 +36,11 @@ const runs = Array.from({ length: ROUNDS }, (_, i) => once(i + 1)).sort(
 )
 const median = runs[Math.floor(runs.length / 2)]!
 const speed = median.simulatedMillis / median.wallMillis
-const line = (name: string, value: number, unit: string, baseline: number) =>
-  console.log(
-    JSON.stringify({
-      name,
-      value: Number(value.toFixed(2)),
-      unit,
-      baseline: Number(baseline.toFixed(2)),
-      ratio: Number((value / baseline).toFixed(2)),
-      better: "higher"
-    })
-  )
-line("sim-partition-speed", speed, "x realtime", 1)
+line("sim-partition-speed", speed, "x realtime", 1, "higher")
 line(
   "sim-partition-events",
   median.events / (median.wallMillis / 1000),
   "events/s",
-  median.events / (median.simulatedMillis / 1000)
+  median.events / (median.simulatedMillis / 1000),
+  "higher"
 )

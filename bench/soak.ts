@@ -6,13 +6,10 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import { readFileSync } from "node:fs"
 import { dirname, resolve } from "node:path"
-import * as Chat from "../packages/core/src/chat/Chat.js"
-import * as Files from "../packages/core/src/files/Files.js"
-import * as Ping from "../packages/core/src/ping/Ping.js"
-import { nativeHasher } from "../packages/node/src/sim/NativeHasher.js"
 import * as Runner from "../packages/core/src/sim/Runner.js"
 import * as Scenario from "../packages/core/src/sim/Scenario.js"
 import * as Loader from "../packages/core/src/topology/Loader.js"
+import { runSeed } from "./scenario.js"
 
 const arg = (name: string, fallback?: string): string => {
   const i = process.argv.indexOf(`--${name}`)
@@ -30,13 +27,7 @@ const topology = Effect.runSync(Loader.parse(readFileSync(topologyFile, "utf8"))
 let violated = 0
 const start = performance.now()
 for (let seed = from; seed < from + seeds; seed++) {
-  const result = Runner.run({
-    scenario,
-    topology,
-    modules: [Ping.module, Files.module, Chat.module],
-    seed,
-    hasher: nativeHasher
-  })
+  const result = runSeed(scenario, topology, seed)
   if (result.violations.length > 0) {
     violated++
     console.log(`${Runner.summary(result)}\n  ${result.violations[0]!.invariant}: ${result.violations[0]!.message}`)

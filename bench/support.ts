@@ -14,14 +14,17 @@ export const freePort = () =>
     })
   })
 
-/** Prints one result line: `{name, value, unit, baseline, ratio = value/baseline, better}`. */
-export const line = (name: string, value: number, unit: string, base: number, better: "higher" | "lower") =>
+/**
+ * Prints one result line: `{name, value, unit, baseline, ratio = value/baseline, better}`, value
+ * and baseline to `digits` decimals.
+ */
+export const line = (name: string, value: number, unit: string, base: number, better: "higher" | "lower", digits = 2) =>
   console.log(
     JSON.stringify({
       name,
-      value: Number(value.toFixed(2)),
+      value: Number(value.toFixed(digits)),
       unit,
-      baseline: Number(base.toFixed(2)),
+      baseline: Number(base.toFixed(digits)),
       ratio: Number((value / base).toFixed(3)),
       better
     })

@@ -20,7 +20,7 @@ import * as Ping from "../packages/core/src/ping/Ping.js"
 import * as MemoryStores from "../packages/core/src/stores/Memory.js"
 import * as Builder from "../packages/core/src/topology/Builder.js"
 import * as SiteNode from "../packages/node/src/site/SiteNode.js"
-import { freePort } from "./support.js"
+import { freePort, line } from "./support.js"
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 5_000)
 const CONCURRENT_TOTAL = Number(process.env.BENCH_CONCURRENT ?? 50_000)
@@ -183,24 +183,12 @@ const meridian = async () => {
   )
 }
 
-const line = (name: string, value: number, unit: string, base: number, better: "higher" | "lower") =>
-  console.log(
-    JSON.stringify({
-      name,
-      value: Number(value.toFixed(4)),
-      unit,
-      baseline: Number(base.toFixed(4)),
-      ratio: Number((value / base).toFixed(3)),
-      better
-    })
-  )
-
 try {
   const nats = await baseline()
   const ours = await meridian()
-  line("transport-ask-p50", ours.p50, "ms", nats.p50, "lower")
-  line("transport-ask-p99", ours.p99, "ms", nats.p99, "lower")
-  line(`transport-ask-throughput-${IN_FLIGHT}-in-flight`, ours.throughput, "asks/s", nats.throughput, "higher")
+  line("transport-ask-p50", ours.p50, "ms", nats.p50, "lower", 4)
+  line("transport-ask-p99", ours.p99, "ms", nats.p99, "lower", 4)
+  line(`transport-ask-throughput-${IN_FLIGHT}-in-flight`, ours.throughput, "asks/s", nats.throughput, "higher", 4)
 } finally {
   for (const child of children) child.kill("SIGKILL")
 }

@@ -330,18 +330,6 @@ export class Inbox {
     this.queue = new Mailbox<Inbound>(capacity, maxBatch)
   }
 
-  get size(): number {
-    return this.queue.size
-  }
-
-  get capacity(): number {
-    return this.queue.capacity
-  }
-
-  get isClosed(): boolean {
-    return this.queue.isClosed
-  }
-
   /** Whether a frame offered now is taken (room in the queue, or the inbox is closed and drops it). */
   hasRoom(): boolean {
     return this.queue.isClosed || this.queue.size < this.queue.capacity
@@ -397,10 +385,6 @@ export class Inbox {
     this.queue.drainAll()
     this.holding = false
     this.direct = undefined
-  }
-
-  close(): void {
-    this.queue.close()
   }
 }
 
