@@ -126,6 +126,34 @@ describe("Dedupe", () => {
     })
   )
 
+  it("a window that stays full keeps exactly the newest ids, across many evictions", () => {
+    // 20,000 ids through a window of 1,500 (far past its internal compaction), at times that
+    // sometimes stand still and sometimes jump past maxAge; the reference is a plain list.
+    const maxAge = 5_000
+    const window = Dedupe.MemoryWindow.make({ maxAge, minRetention: 0, maxEntries: 1_500 })
+    if (Either.isLeft(window)) throw new Error(window.left)
+    const w = window.right
+    let model: Array<{ id: string; at: number }> = []
+    let now = 0
+    let seed = 7
+    const random = () => (seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648) / 2_147_483_648
+    for (let i = 0; i < 20_000; i++) {
+      now += random() < 0.001 ? maxAge + 1 : random() < 0.5 ? 1 : 0
+      model = model.filter((e) => now - e.at <= maxAge)
+      // Mostly new ids, sometimes one seen recently (a retransmission).
+      const id = random() < 0.2 && model.length > 0 ? model[Math.floor(random() * model.length)]!.id : `m${i}`
+      const isNew = !model.some((e) => e.id === id)
+      expect(w.markIfNew(id, now)).toBe(isNew)
+      if (isNew) {
+        if (model.length >= 1_500) model.shift()
+        model.push({ id, at: now })
+      }
+      expect(w.size).toBe(model.length)
+    }
+    for (const e of model) expect(w.has(e.id, now)).toBe(true)
+    expect(w.has("m0", now)).toBe(false)
+  })
+
   it("validate refuses a window shorter than the retransmit horizon", () => {
     const ok = Dedupe.validate({ maxAge: "1 hour", minRetention: "10 minutes", maxEntries: 100 }, "10 minutes")
     expect(Either.isRight(ok)).toBe(true)

@@ -158,8 +158,13 @@ export const makeMemory = (config: Partial<DedupeConfig> = {}): Effect.Effect<De
  * @category models
  */
 export class MemoryWindow {
-  // Insertion order is time order (ids are never re-timestamped), so the first key is the oldest.
   private readonly seen = new Map<string, number>()
+  // The same ids in insertion order, which is time order (ids are never re-timestamped), from
+  // `head` on. Evicting from the front of the Map itself would cost a walk over its deleted
+  // entries on every eviction once the window is full.
+  private order: Array<string> = []
+  private times: Array<number> = []
+  private head = 0
 
   private constructor(
     private readonly maxAge: number,
@@ -189,9 +194,8 @@ export class MemoryWindow {
   /** Forgets ids older than `maxAge` at `now`; returns how many. */
   prune(now: number): number {
     let removed = 0
-    for (const [id, at] of this.seen) {
-      if (now - at <= this.maxAge) break
-      this.seen.delete(id)
+    while (this.head < this.order.length && now - this.times[this.head]! > this.maxAge) {
+      this.dropOldest()
       removed++
     }
     return removed
@@ -208,22 +212,32 @@ export class MemoryWindow {
     this.prune(now)
     if (seen.has(id)) return false
     if (seen.size >= this.maxEntries) {
-      const oldest = seen.entries().next()
-      if (!oldest.done) {
-        const [oldestId, at] = oldest.value
-        if (now - at <= this.minRetention) {
-          return new DedupeFull({
-            id,
-            entries: seen.size,
-            maxEntries: this.maxEntries,
-            retryAfter: at + this.minRetention + 1
-          })
-        }
-        seen.delete(oldestId)
+      const at = this.times[this.head]!
+      if (now - at <= this.minRetention) {
+        return new DedupeFull({
+          id,
+          entries: seen.size,
+          maxEntries: this.maxEntries,
+          retryAfter: at + this.minRetention + 1
+        })
       }
+      this.dropOldest()
     }
     seen.set(id, now)
+    this.order.push(id)
+    this.times.push(now)
     return true
+  }
+
+  private dropOldest(): void {
+    this.seen.delete(this.order[this.head]!)
+    this.head++
+    // Compact once the dropped prefix is most of the arrays: amortized O(1) per id.
+    if (this.head >= 1024 && this.head * 2 >= this.order.length) {
+      this.order = this.order.slice(this.head)
+      this.times = this.times.slice(this.head)
+      this.head = 0
+    }
   }
 
   /** The window as a {@link DedupeService}, on the Effect clock. */
