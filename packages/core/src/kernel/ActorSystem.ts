@@ -23,7 +23,7 @@ import { direct as directUnitOfWork, UnitOfWork } from "../stores/UnitOfWork.js"
 import * as Actor from "./Actor.js"
 import { Address } from "./Address.js"
 import { DeadLetters, type DeadLettersService, type Reason } from "./DeadLetters.js"
-import { Deadlines } from "./Deadlines.js"
+import { Deadline, Deadlines } from "./Deadlines.js"
 import { Envelope, PROTOCOL_VERSION } from "./Envelope.js"
 import {
   ActorCrashed,
@@ -231,9 +231,59 @@ interface Cell {
   removed: boolean
 }
 
-interface PendingAsk {
-  readonly request: AskRequest
-  readonly done: (exit: Exit.Exit<unknown, unknown>) => void
+/**
+ * An ask waiting for its answer, and its deadline in the site's timer: `settle` completes it
+ * (first call wins), the deadline fails it with `AskTimeout`. One object per ask rather than a
+ * set of closures. A remote ask is registered in `pending` under its correlation id, and leaves
+ * it once the wait is over, however it ended (answered, timed out, or the waiting fiber
+ * interrupted).
+ */
+class Waiter extends Deadline {
+  private settled: Exit.Exit<unknown, unknown> | undefined = undefined
+  private resume: ((exit: Exit.Exit<unknown, unknown>) => void) | undefined = undefined
+  readonly wait: Effect.Effect<unknown, unknown>
+
+  constructor(
+    at: number,
+    readonly request: AskRequest,
+    private readonly to: Address,
+    private readonly millis: number,
+    private readonly deadlines: Deadlines,
+    private readonly pending?: Map<string, Waiter>,
+    private readonly correlationId?: string
+  ) {
+    super(at)
+    this.wait = Effect.async<unknown, unknown>((resume) => {
+      if (this.settled !== undefined) return resume(this.settled)
+      this.resume = resume
+      return Effect.sync(() => {
+        this.resume = undefined
+        this.cancel()
+      })
+    })
+    pending?.set(correlationId!, this)
+    deadlines.schedule(this)
+  }
+
+  settle(exit: Exit.Exit<unknown, unknown>): void {
+    if (this.settled !== undefined) return
+    this.settled = exit
+    this.cancel()
+    const resume = this.resume
+    this.resume = undefined
+    resume?.(exit)
+  }
+
+  /** The deadline passed. */
+  task(): void {
+    this.settle(Exit.fail(askTimeout(this.to, this.request, this.millis)))
+  }
+
+  /** The wait is over without an answer to deliver: no deadline, no registration. */
+  cancel(): void {
+    this.deadlines.cancel(this)
+    this.pending?.delete(this.correlationId!)
+  }
 }
 
 /**
@@ -284,7 +334,7 @@ export const make = (
     const drainTimeout = config.drainTimeout ?? "5 seconds"
     const root = Supervisor.make(`site:${site}`, config.supervision ?? {})
     const cells = new Map<string, Cell>()
-    const pending = new Map<string, PendingAsk>()
+    const pending = new Map<string, Waiter>()
     const counters = { envelopesIn: 0, envelopesOut: 0, duplicates: 0 }
     let idCounter = 0
     /**
@@ -304,42 +354,10 @@ export const make = (
       Effect.sync(() => {
         const waiting = [...pending.values()]
         pending.clear()
-        for (const ask of waiting) ask.done(Exit.fail(new ActorStopped({ address: `${SYSTEM_ACTOR}@${site}` })))
+        for (const ask of waiting) ask.settle(Exit.fail(new ActorStopped({ address: `${SYSTEM_ACTOR}@${site}` })))
       })
     )
 
-    /**
-     * Waits for an ask's answer until `deadline`: `settle` completes it (first call wins), the
-     * shared deadline timer fails it with `AskTimeout`. `onEnd` runs once the wait is over,
-     * however it ended (settled, timed out, or the waiting fiber interrupted).
-     */
-    const makeWaiter = (deadline: number, onTimeout: () => AskTimeout, onEnd?: () => void) => {
-      let settled: Exit.Exit<unknown, unknown> | undefined
-      let resumeFn: ((exit: Exit.Exit<unknown, unknown>) => void) | undefined
-      // Unset while `add` runs: a stopped site's deadlines fire inside it.
-      let entry: { readonly cancel: () => void } | undefined = undefined
-      const settle = (exit: Exit.Exit<unknown, unknown>): void => {
-        if (settled !== undefined) return
-        settled = exit
-        entry?.cancel()
-        onEnd?.()
-        const resume = resumeFn
-        resumeFn = undefined
-        resume?.(exit)
-      }
-      const scheduled = deadlines.add(deadline, () => settle(Exit.fail(onTimeout())))
-      entry = scheduled
-      const wait = Effect.async<unknown, unknown>((resume) => {
-        if (settled !== undefined) return resume(settled)
-        resumeFn = resume
-        return Effect.sync(() => {
-          resumeFn = undefined
-          scheduled.cancel()
-          onEnd?.()
-        })
-      })
-      return { settle, wait, cancel: scheduled.cancel }
-    }
     const systemAddress = new Address({ site, actor: SYSTEM_ACTOR })
 
     const deadLetter = (
@@ -739,22 +757,12 @@ export const make = (
           durable: false,
           payload: payload.right
         })
-        const waiter = makeWaiter(
-          deadline,
-          () => askTimeout(to, message, millis),
-          () => pending.delete(correlationId)
-        )
-        pending.set(correlationId, { request: message, done: waiter.settle })
+        const waiter = new Waiter(deadline, message, to, millis, deadlines, pending, correlationId)
         counters.envelopesOut++
         if (router.trySend(envelope)) return waiter.wait
         return router.send(envelope).pipe(
           Effect.zipRight(waiter.wait),
-          Effect.ensuring(
-            Effect.sync(() => {
-              pending.delete(correlationId)
-              waiter.cancel()
-            })
-          )
+          Effect.ensuring(Effect.sync(() => waiter.cancel()))
         )
       })
 
@@ -805,7 +813,7 @@ export const make = (
             const timeout = options?.timeout === undefined ? cell.askTimeout : Duration.decode(options.timeout)
             const millis = Duration.toMillis(timeout)
             const deadline = clock.unsafeCurrentTimeMillis() + millis
-            const waiter = makeWaiter(deadline, () => askTimeout(address, message, millis))
+            const waiter = new Waiter(deadline, message as AskRequest, address, millis, deadlines)
             const queued: Item = {
               message,
               from: undefined,
@@ -821,7 +829,7 @@ export const make = (
             return enqueueSlow(cell, queued).pipe(
               Effect.zipRight(waiter.wait),
               Effect.timeoutFail({ duration: timeout, onTimeout: () => askTimeout(address, message, millis) }),
-              Effect.onExit(() => Effect.sync(waiter.cancel))
+              Effect.onExit(() => Effect.sync(() => waiter.cancel()))
             )
           }) as Effect.Effect<never, AskError>
       }
@@ -996,8 +1004,7 @@ export const make = (
         const exit = decodeReply(waiting.request, envelope.payload)
         if (Either.isLeft(exit)) return undefined
         counters.envelopesIn++
-        pending.delete(envelope.correlationId!)
-        waiting.done(exit.right)
+        waiting.settle(exit.right)
         return delivered
       }
       const cell = cells.get(envelope.to.actor)
@@ -1028,15 +1035,14 @@ export const make = (
           )
           return rejected("orphan-reply")
         }
-        pending.delete(envelope.correlationId!)
         const exit = decodeReply(waiting.request, envelope.payload)
         if (Either.isLeft(exit)) {
           const reason = ParseResult.TreeFormatter.formatErrorSync(exit.left)
           yield* deadLetter("undecodable", envelope.to.toString(), envelope.from, undefined, envelope.id, reason)
-          waiting.done(Exit.fail(new MalformedMessage({ address: envelope.from.toString(), reason })))
+          waiting.settle(Exit.fail(new MalformedMessage({ address: envelope.from.toString(), reason })))
           return rejected("undecodable")
         }
-        waiting.done(exit.right)
+        waiting.settle(exit.right)
         return { _tag: "Delivered" } as const
       })
 

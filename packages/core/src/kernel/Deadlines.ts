@@ -11,14 +11,26 @@ import * as Effect from "effect/Effect"
 import { type Timer, TimerHeap } from "../internal/timerHeap.js"
 
 /**
- * A scheduled deadline. `cancel` it once the ask is answered.
+ * Something due at an instant: an ask's wait subclasses it, so a pending ask is one object
+ * in the timer heap rather than a timer, its task closure and a cancel handle.
  *
  * @since 0.1.0
  * @category models
  */
-export interface Entry {
-  readonly deadline: number
-  readonly cancel: () => void
+export abstract class Deadline implements Timer {
+  seq = 0
+  index = -1
+  readonly scheduledAt: number
+
+  constructor(
+    /** Epoch ms, by the Effect clock. */
+    readonly at: number
+  ) {
+    this.scheduledAt = at
+  }
+
+  /** Runs once the deadline has passed, unless it was cancelled first. */
+  abstract task(): void
 }
 
 /**
@@ -38,20 +50,21 @@ export class Deadlines {
     return this.heap.size
   }
 
-  /** Calls `fire` once `deadline` (epoch ms, by the Effect clock) has passed, unless cancelled first. */
-  add(deadline: number, fire: () => void): Entry {
-    if (this.stopped) {
-      fire()
-      return { deadline, cancel: () => {} }
-    }
-    const timer: Timer = { at: deadline, seq: this.seq++, scheduledAt: deadline, task: fire, index: -1 }
-    this.heap.push(timer)
-    if (deadline < this.wakeAt && this.wake !== undefined) {
+  /** Runs `deadline.task()` once its instant has passed, unless cancelled first (at once on a stopped site). */
+  schedule(deadline: Deadline): void {
+    if (this.stopped) return deadline.task()
+    deadline.seq = this.seq++
+    this.heap.push(deadline)
+    if (deadline.at < this.wakeAt && this.wake !== undefined) {
       const wake = this.wake
       this.wake = undefined
       wake()
     }
-    return { deadline, cancel: () => void this.heap.remove(timer) }
+  }
+
+  /** Takes `deadline` out of the heap; nothing if it already ran or was cancelled. */
+  cancel(deadline: Deadline): void {
+    this.heap.remove(deadline)
   }
 
   /**
