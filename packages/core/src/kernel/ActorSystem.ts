@@ -760,10 +760,9 @@ export const make = (
         const waiter = new Waiter(deadline, message, to, millis, deadlines, pending, correlationId)
         counters.envelopesOut++
         if (router.trySend(envelope)) return waiter.wait
-        return router.send(envelope).pipe(
-          Effect.zipRight(waiter.wait),
-          Effect.ensuring(Effect.sync(() => waiter.cancel()))
-        )
+        return router
+          .send(envelope)
+          .pipe(Effect.zipRight(waiter.wait), Effect.ensuring(Effect.sync(() => waiter.cancel())))
       })
 
     const ref = <Msg extends Tagged>(protocol: Protocol<Msg>, address: Address): Actor.ActorRef<Msg> => {
