@@ -17,6 +17,7 @@ import { parseHostPort, type Topology } from "@meridian/core/topology/Topology"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
+import * as V8 from "node:v8"
 import * as SiteHttp from "../http/SiteHttp.js"
 import * as TcpTransport from "../tcp/TcpTransport.js"
 
@@ -48,6 +49,20 @@ export const secretOf = (topology: Topology, env: Record<string, string | undefi
   topology.secret ?? (env[SECRET_ENV] !== undefined && env[SECRET_ENV] !== "" ? env[SECRET_ENV] : undefined)
 
 /**
+ * The V8 setting of a process that runs a site, applied by {@link start} (unless told to keep
+ * V8's defaults): allocation-site pretenuring off. Under a site's steady load — many asks in
+ * flight, each a handful of short-lived objects — V8 takes the allocation sites of those objects
+ * for sites of long-lived ones and allocates them straight into the old generation, which then
+ * fills with garbage only a full collection frees, and every scavenge slows down. Measured with
+ * `npm run bench:transport` on the asking process: scavenges from 4–8 ms to under 1 ms, CPU per
+ * ask from about 52 to 37 µs. It changes where V8 first places objects, never what runs.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const tuneV8 = (): void => V8.setFlagsFromString("--no-allocation-site-pretenuring")
+
+/**
  * Starts `site` in the current scope.
  *
  * @since 0.1.0
@@ -60,9 +75,12 @@ export const start = (options: {
   readonly secret: string
   readonly tcp?: Partial<TcpTransport.Config>
   readonly drainTimeout?: Duration.DurationInput
+  /** Leave V8's settings as they are (see {@link tuneV8}); default false. */
+  readonly keepV8Defaults?: boolean
 }): Effect.Effect<SiteNode, Error, Scope.Scope | Outbox | Dedupe | KeyValue | Blobs | Staging | Identity> =>
   Effect.gen(function* () {
     const { topology, site } = options
+    if (options.keepV8Defaults !== true) tuneV8()
     const info = topology.sites[site]
     if (info === undefined) return yield* Effect.fail(new Error(`no site named ${site} in topology ${topology.name}`))
     const transport = yield* TcpTransport.make({
