@@ -1127,29 +1127,33 @@ export const ReplyPayload = Schema.Union(
 
 type ReplyPayload = typeof ReplyPayload.Type
 
+// Module-level rather than inside `encodeReply`: a named closure per reply costs a
+// `defineProperty` under tsx, which keeps function names.
+const kernelFailure = (error: AskError): ReplyPayload => ({ _tag: "KernelFailure", error })
+
+const crashedReply = (request: Tagged, defect: string): ReplyPayload =>
+  kernelFailure(new ActorCrashed({ address: "", tag: request._tag, defect: defect.slice(0, 500) }))
+
 const encodeReply = (
   request: Tagged,
   exit: Exit.Exit<unknown, unknown>
 ): Either.Either<unknown, ParseResult.ParseError> => {
-  const kernel = (error: AskError): ReplyPayload => ({ _tag: "KernelFailure", error })
-  const crashed = (defect: string) =>
-    kernel(new ActorCrashed({ address: "", tag: request._tag, defect: defect.slice(0, 500) }))
   // Synchronous encodings (Either): the Effect ones cost a fiber's worth of work on every reply.
   const reply = ((): ReplyPayload => {
     if (Exit.isFailure(exit)) {
       const failure = Cause.failureOption(exit.cause)
-      if (failure._tag === "None") return crashed(Cause.pretty(exit.cause))
-      if (!isAsk(request) || isAskError(failure.value)) return kernel(failure.value as AskError)
+      if (failure._tag === "None") return crashedReply(request, Cause.pretty(exit.cause))
+      if (!isAsk(request) || isAskError(failure.value)) return kernelFailure(failure.value as AskError)
       const error = Schema.encodeEither(resultSchemas(request).failure)(failure.value)
       return Either.isRight(error)
         ? { _tag: "Failure", error: error.right }
-        : crashed(`failure did not encode: ${error.left.message}`)
+        : crashedReply(request, `failure did not encode: ${error.left.message}`)
     }
     if (!isAsk(request)) return { _tag: "Success", value: null }
     const value = Schema.encodeEither(resultSchemas(request).success)(exit.value)
     return Either.isRight(value)
       ? { _tag: "Success", value: value.right }
-      : crashed(`answer did not encode: ${value.left.message}`)
+      : crashedReply(request, `answer did not encode: ${value.left.message}`)
   })()
   // An answer or a typed failure is already in its wire form (the union's `Unknown` fields
   // encode as themselves); only a kernel failure's classes need the Schema.
