@@ -18,6 +18,7 @@ import * as Either from "effect/Either"
 import * as Schedule from "effect/Schedule"
 import * as Schema from "effect/Schema"
 import { connect } from "node:net"
+import * as BinaryEnvelope from "../src/tcp/BinaryEnvelope.js"
 import * as TcpTransport from "../src/tcp/TcpTransport.js"
 
 const SECRET = "test-secret-0123456789"
@@ -258,6 +259,118 @@ describe("decodeFrame's hand-written envelope check", () => {
         else if (roll < 0.3) envelope[field] = values[Math.floor(next() * values.length)]
       }
       same({ ...good, envelope })
+    }
+  })
+})
+
+describe("binary envelope frames", () => {
+  const schemaDecode = Schema.decodeUnknownEither(Frame)
+  const envelopeOf = (fields: Partial<ConstructorParameters<typeof Envelope>[0]>) =>
+    new EnvelopeFrame({
+      envelope: new Envelope({
+        version: 1,
+        id: "a-1-x",
+        from: new Address({ site: "a", actor: "system" }),
+        to: new Address({ site: "b", actor: "echo" }),
+        kind: "ask",
+        hops: 0,
+        durable: false,
+        payload: { _tag: "Echo", text: "héllo ✓", n: [1, 2.5, { x: null }] },
+        ...fields
+      })
+    })
+  const binary = (frame: EnvelopeFrame): Buffer => {
+    const plan = BinaryEnvelope.plan(frame)
+    if (plan === undefined) throw new Error("no binary form")
+    const out = Buffer.alloc(plan.size)
+    expect(BinaryEnvelope.write(out, 0, frame, plan)).toBe(plan.size)
+    return out
+  }
+  /** What the JSON form of `frame` decodes to on the receiving side. */
+  const viaJson = (frame: EnvelopeFrame) => {
+    const decoded = decodeFrame(JSON.parse(frameJson(frame)))
+    if (Either.isLeft(decoded)) throw new Error("JSON form did not decode")
+    return decoded.right
+  }
+  const sameFrame = (ours: unknown, theirs: unknown) => {
+    expect(Object.getPrototypeOf(ours)).toBe(Object.getPrototypeOf(theirs))
+    expect(JSON.stringify(ours)).toBe(JSON.stringify(theirs))
+    const a = (ours as EnvelopeFrame).envelope
+    const b = (theirs as EnvelopeFrame).envelope
+    expect(Object.keys(a)).toEqual(Object.keys(b))
+    expect(Object.getPrototypeOf(a)).toBe(Object.getPrototypeOf(b))
+    expect(Object.getPrototypeOf(a.from)).toBe(Object.getPrototypeOf(b.from))
+    expect(Object.getPrototypeOf(a.to)).toBe(Object.getPrototypeOf(b.to))
+    if (b.trace !== undefined) expect(Object.getPrototypeOf(a.trace)).toBe(Object.getPrototypeOf(b.trace))
+  }
+
+  it("reads back as the frame the JSON form decodes to, for every shape of envelope", () => {
+    const shapes: ReadonlyArray<EnvelopeFrame> = [
+      envelopeOf({}),
+      envelopeOf({ kind: "tell", durable: true, hops: 7 }),
+      envelopeOf({ kind: "reply", correlationId: "a-0-y", payload: { _tag: "Success", value: null } }),
+      envelopeOf({ correlationId: "a-0-y", deadline: 1_700_000_000_123.5 }),
+      envelopeOf({ deadline: -0.25, trace: new TraceContext({ traceId: "t1", spanId: "s1" }) }),
+      envelopeOf({ version: 255, hops: 0xffffffff, id: "x".repeat(128), payload: "just a string" }),
+      envelopeOf({ from: new Address({ site: "s".repeat(128), actor: "A.b_c:d-9" }), payload: 0 })
+    ]
+    for (const frame of shapes) {
+      const bytes = binary(frame)
+      expect(bytes[0]).toBe(BinaryEnvelope.BINARY_ENVELOPE)
+      const ours = BinaryEnvelope.read(bytes, 0, bytes.length)
+      sameFrame(ours, viaJson(frame))
+      // And what the Schema builds from the same envelope.
+      const theirs = schemaDecode(Schema.encodeSync(Frame)(frame))
+      if (Either.isLeft(theirs)) throw new Error("did not decode")
+      sameFrame(ours, theirs.right)
+    }
+  })
+
+  it("leaves to the JSON form what it cannot hold", () => {
+    for (const fields of [
+      { correlationId: "has space" },
+      { correlationId: "ünïcode" },
+      { correlationId: "x".repeat(256) },
+      { trace: new TraceContext({ traceId: "t ✓", spanId: "s" }) },
+      { version: 256 },
+      { hops: 2 ** 32 },
+      { deadline: Number.NaN },
+      { deadline: Number.POSITIVE_INFINITY }
+    ]) {
+      expect(BinaryEnvelope.plan(envelopeOf(fields))).toBeUndefined()
+    }
+    expect(() => BinaryEnvelope.plan(envelopeOf({ payload: { n: BigInt(1) } }))).toThrow()
+  })
+
+  it("rejects malformed bytes without throwing, and whatever it accepts is a valid frame", () => {
+    const good = binary(envelopeOf({ correlationId: "a-0-y", deadline: 1_700_000_000_123.5 }))
+    // Every truncation short of the payload, and a bad value in each header byte.
+    for (let length = 0; length < good.length - 20; length++) {
+      expect(BinaryEnvelope.read(good, 0, length)).toBeUndefined()
+    }
+    const withByte = (at: number, value: number) => {
+      const copy = Buffer.from(good)
+      copy[at] = value
+      return BinaryEnvelope.read(copy, 0, copy.length)
+    }
+    expect(withByte(0, 0x7b)).toBeUndefined() // not the marker
+    expect(withByte(2, 3)).toBeUndefined() // no such kind
+    expect(withByte(3, 16)).toBeUndefined() // unknown flag
+    expect(withByte(16, 0x20)).toBeUndefined() // a space in the id
+    expect(withByte(good.length - 1, 0x2c)).toBeUndefined() // payload not JSON
+    // Random mutations: never a throw; an accepted frame passes the Schema.
+    let seed = 7
+    const next = () => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2 ** 31
+      return seed / 2 ** 31
+    }
+    for (let i = 0; i < 5_000; i++) {
+      const copy = Buffer.from(good)
+      const flips = 1 + Math.floor(next() * 4)
+      for (let j = 0; j < flips; j++) copy[1 + Math.floor(next() * (copy.length - 1))] = Math.floor(next() * 256)
+      const end = next() < 0.2 ? Math.floor(next() * copy.length) : copy.length
+      const read = BinaryEnvelope.read(copy, 0, end)
+      if (read !== undefined) expect(Either.isRight(schemaDecode(Schema.encodeSync(Frame)(read)))).toBe(true)
     }
   })
 })

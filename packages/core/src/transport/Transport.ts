@@ -141,12 +141,69 @@ const isObject = (value: unknown): value is Record<string, unknown> =>
 const address = (value: unknown): Address | undefined => {
   if (!isObject(value)) return undefined
   const { site, actor } = value
-  if (typeof site !== "string" || !NAME.test(site) || typeof actor !== "string" || !NAME.test(actor)) return undefined
+  return typeof site === "string" && typeof actor === "string" ? wireAddress(site, actor) : undefined
+}
+
+/**
+ * The address `site`/`actor` as `Schema.decode(Address)` builds it, or `undefined` when either is
+ * not a valid name — for codecs that read the two strings off the wire themselves.
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const wireAddress = (site: string, actor: string): Address | undefined => {
+  if (!NAME.test(site) || !NAME.test(actor)) return undefined
   // Built by stores rather than through an object literal: this runs twice per frame received.
   const out = Object.create(Address.prototype) as { site: string; actor: string }
   out.site = site
   out.actor = actor
   return out as Address
+}
+
+/**
+ * Is `id` a valid envelope id (printable ASCII, 1 to 128 characters)?
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const isEnvelopeId = (id: string): boolean => ENVELOPE_ID.test(id)
+
+/**
+ * The envelope frame `Schema.decode(Frame)` builds from these fields, already checked: the
+ * fields in the Schema's order, optional ones absent when `undefined`.
+ *
+ * @since 0.1.0
+ * @category codecs
+ */
+export const checkedEnvelopeFrame = (
+  version: number,
+  id: string,
+  from: Address,
+  to: Address,
+  kind: Envelope["kind"],
+  correlationId: string | undefined,
+  deadline: number | undefined,
+  hops: number,
+  durable: boolean,
+  trace: { readonly traceId: string; readonly spanId: string } | undefined,
+  payload: unknown
+): EnvelopeFrame => {
+  const envelope = Object.create(Envelope.prototype) as Record<string, unknown>
+  envelope.version = version
+  envelope.id = id
+  envelope.from = from
+  envelope.to = to
+  envelope.kind = kind
+  if (correlationId !== undefined) envelope.correlationId = correlationId
+  if (deadline !== undefined) envelope.deadline = deadline
+  envelope.hops = hops
+  envelope.durable = durable
+  if (trace !== undefined) envelope.trace = instance(TraceContext, { traceId: trace.traceId, spanId: trace.spanId })
+  envelope.payload = payload
+  const frame = Object.create(EnvelopeFrame.prototype) as Record<string, unknown>
+  frame.envelope = envelope
+  frame._tag = "Envelope"
+  return frame as unknown as EnvelopeFrame
 }
 
 /**
@@ -177,25 +234,19 @@ const envelopeFrameFast = (input: unknown): Frame | undefined => {
   const to = address(e.to)
   if (from === undefined || to === undefined) return undefined
   // The fields in the Schema's order, unknown ones dropped: what the Schema would build.
-  const envelope = Object.create(Envelope.prototype) as Record<string, unknown>
-  envelope.version = version
-  envelope.id = id
-  envelope.from = from
-  envelope.to = to
-  envelope.kind = kind
-  if (hasCorrelation) envelope.correlationId = correlationId
-  if (hasDeadline) envelope.deadline = deadline
-  envelope.hops = hops
-  envelope.durable = durable
-  if (hasTrace) {
-    const t = trace as { readonly traceId: string; readonly spanId: string }
-    envelope.trace = instance(TraceContext, { traceId: t.traceId, spanId: t.spanId })
-  }
-  envelope.payload = e.payload
-  const frame = Object.create(EnvelopeFrame.prototype) as Record<string, unknown>
-  frame.envelope = envelope
-  frame._tag = "Envelope"
-  return frame as unknown as Frame
+  return checkedEnvelopeFrame(
+    version,
+    id,
+    from,
+    to,
+    kind,
+    hasCorrelation ? (correlationId as string) : undefined,
+    hasDeadline ? (deadline as number) : undefined,
+    hops,
+    durable,
+    hasTrace ? (trace as { readonly traceId: string; readonly spanId: string }) : undefined,
+    e.payload
+  )
 }
 
 /**

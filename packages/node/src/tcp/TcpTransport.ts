@@ -1,9 +1,11 @@
 /**
  * The TCP transport: the kernel's frames between neighbouring sites over TCP, on the Effect
- * platform Socket. Frames are length-prefixed (4 bytes, big-endian) JSON of their Schema encoding;
- * the frames queued for a link while its previous write was in flight go out in one write, and
- * each frame is checked by the `Frame` Schema as it arrives (`decodeFrame`), straight from the
- * socket's data callback to the router's inbox. A connection starts with a hello in which each side
+ * platform Socket. Frames are length-prefixed (4 bytes, big-endian): envelopes — every ask, reply
+ * and tell — in a binary header with the payload's JSON (`BinaryEnvelope`), other frames as JSON of
+ * their Schema encoding. The frames queued for a link while its previous write was in flight go
+ * out in one write, and each frame is checked as the `Frame` Schema checks it as it arrives
+ * (`decodeFrame`, `BinaryEnvelope.read`), straight from the socket's data callback to the
+ * router's inbox. A connection starts with a hello in which each side
  * proves, with an HMAC over both sides' nonces and a secret shared by the topology, that it
  * belongs to the deployment; only then do frames flow.
  *
@@ -22,6 +24,7 @@ import { Mailbox } from "@meridian/core/kernel/Mailbox"
 import { type Topology, parseHostPort } from "@meridian/core/topology/Topology"
 import {
   decodeFrame,
+  type EnvelopeFrame,
   frameJson,
   type Frame,
   Inbox,
@@ -38,6 +41,7 @@ import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
 import * as Net from "node:net"
+import * as BinaryEnvelope from "./BinaryEnvelope.js"
 
 /**
  * Version of the wire protocol (hello and framing). A peer speaking another is refused.
@@ -45,7 +49,7 @@ import * as Net from "node:net"
  * @since 0.1.0
  * @category constants
  */
-export const WIRE_VERSION = 1
+export const WIRE_VERSION = 2
 
 /**
  * @since 0.1.0
@@ -158,17 +162,23 @@ export interface TcpTransport extends TransportService {
   readonly connected: () => ReadonlyArray<string>
 }
 
+/** A frame as the reader hands it on: JSON text, a decoded binary envelope, or `null` for a malformed one. */
+type Received = string | EnvelopeFrame | null
+
 /** Length-prefixed frames out of a byte stream; bounded by `max`. */
 class FrameReader {
   /** Bytes of an incomplete frame left by the previous chunks. */
   private rest: Buffer | undefined = undefined
   constructor(private readonly max: number) {}
 
-  /** The complete frames (their text) in what was left before and `chunk`, or the reason to close. */
-  push(chunk: Uint8Array): Either.Either<Array<string>, Closed> {
+  /**
+   * The complete frames in what was left before and `chunk`, or the reason to close: a JSON
+   * frame as its text, a binary envelope frame decoded (`null` when malformed).
+   */
+  push(chunk: Uint8Array): Either.Either<Array<Received>, Closed> {
     const incoming = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
     const data = this.rest === undefined ? incoming : Buffer.concat([this.rest, incoming])
-    const out: Array<string> = []
+    const out: Array<Received> = []
     let offset = 0
     while (data.length - offset >= 4) {
       const length = data.readUInt32BE(offset)
@@ -178,7 +188,12 @@ class FrameReader {
         )
       }
       if (data.length - offset - 4 < length) break
-      out.push(data.toString("utf8", offset + 4, offset + 4 + length))
+      const start = offset + 4
+      out.push(
+        length > 0 && data[start] === BinaryEnvelope.BINARY_ENVELOPE
+          ? (BinaryEnvelope.read(data, start, start + length) ?? null)
+          : data.toString("utf8", start, start + length)
+      )
       offset += 4 + length
     }
     // A copy, so that the socket's chunk is not kept alive by a few bytes of it.
@@ -205,35 +220,44 @@ const batchBytes = (
   frames: ReadonlyArray<Frame>,
   max: number
 ): { readonly chunk: Buffer; readonly sent: number; readonly skipped: ReadonlyArray<string> } => {
-  const texts: Array<string> = []
+  // Per frame sent: its JSON text, or its binary plan (envelopes, see BinaryEnvelope).
+  const forms: Array<string | BinaryEnvelope.Plan> = []
+  const sending: Array<Frame> = []
   const lengths: Array<number> = []
   const skipped: Array<string> = []
   let size = 0
   for (const frame of frames) {
-    let text: string
+    let form: string | BinaryEnvelope.Plan
+    let length: number
     try {
-      text = frameJson(frame)
+      const binary = frame._tag === "Envelope" ? BinaryEnvelope.plan(frame) : undefined
+      form = binary ?? frameJson(frame)
+      length = typeof form === "string" ? Buffer.byteLength(form) : form.size
     } catch (e) {
       skipped.push(`${frame._tag} frame did not encode: ${String(e)}`)
       continue
     }
-    const length = Buffer.byteLength(text)
     if (length > max) {
       skipped.push(`${frame._tag} frame of ${length} bytes (max ${max})`)
       continue
     }
-    texts.push(text)
+    forms.push(form)
+    sending.push(frame)
     lengths.push(length)
     size += 4 + length
   }
   const chunk = Buffer.allocUnsafe(size)
   let offset = 0
-  for (let i = 0; i < texts.length; i++) {
+  for (let i = 0; i < forms.length; i++) {
     chunk.writeUInt32BE(lengths[i]!, offset)
     offset += 4
-    offset += chunk.write(texts[i]!, offset, "utf8")
+    const form = forms[i]!
+    offset =
+      typeof form === "string"
+        ? offset + chunk.write(form, offset, "utf8")
+        : BinaryEnvelope.write(chunk, offset, sending[i] as EnvelopeFrame, form)
   }
-  return { chunk, sent: texts.length, skipped }
+  return { chunk, sent: forms.length, skipped }
 }
 
 /**
@@ -430,8 +454,9 @@ export const make = (options: {
       Effect.gen(function* () {
         const write = yield* socket.writer
         const reader = new FrameReader(config.maxFrameBytes)
-        // The hello's messages, in order; closed when the connection ends, which ends this fiber.
-        const messages = new Mailbox<string>(config.inboxFrames, 1024)
+        // The hello's messages, in order (and frames that came right behind it); closed when the
+        // connection ends, which ends this fiber.
+        const messages = new Mailbox<Received>(config.inboxFrames, 1024)
         let failure: Closed | undefined
         /** The peer once the hello is done: from then on frames are decoded as they arrive. */
         let established: string | undefined = undefined
@@ -439,7 +464,7 @@ export const make = (options: {
          * Texts that found the hello's queue or the inbox full, in order of arrival; while one
          * fiber is `draining` them, later texts queue behind (reading waits: TCP back-pressure).
          */
-        let backlog: Array<string> = []
+        let backlog: Array<Received> = []
         let backlogIndex = 0
         let draining = false
 
@@ -452,22 +477,29 @@ export const make = (options: {
           new Closed({ reason: "malformed-frame", detail: `from ${established}: frame did not decode` })
         const hasRoom = (): boolean =>
           established === undefined ? messages.isClosed || messages.size < messages.capacity : inbox.hasRoom()
-        /** Hands one text on (there is room); `false` for a frame that does not decode. */
-        const handOn = (text: string): boolean => {
+        /** Hands one frame on (there is room); `false` for a frame that does not decode. */
+        const handOn = (received: Received): boolean => {
           if (established === undefined) {
-            messages.offer(text)
+            messages.offer(received)
             return true
           }
-          let parsed: unknown
-          try {
-            parsed = JSON.parse(text)
-          } catch {
-            return false
+          if (received === null) return false
+          let frame: Frame
+          if (typeof received === "string") {
+            let parsed: unknown
+            try {
+              parsed = JSON.parse(received)
+            } catch {
+              return false
+            }
+            const decoded = decodeFrame(parsed)
+            if (Either.isLeft(decoded)) return false
+            frame = decoded.right
+          } else {
+            frame = received
           }
-          const frame = decodeFrame(parsed)
-          if (Either.isLeft(frame)) return false
           stats.framesIn++
-          inbox.offer({ from: established, frame: frame.right })
+          inbox.offer({ from: established, frame })
           return true
         }
         const drain: Effect.Effect<void, Closed> = Effect.suspend(() => {
@@ -486,7 +518,7 @@ export const make = (options: {
          * The texts of one chunk, handed on synchronously while there is room (no fiber per
          * chunk); what is left waits in the backlog, drained by one fiber.
          */
-        const receive = (texts: ReadonlyArray<string>): Effect.Effect<void, Closed> | undefined => {
+        const receive = (texts: ReadonlyArray<Received>): Effect.Effect<void, Closed> | undefined => {
           let i = 0
           if (!draining) {
             for (; i < texts.length && hasRoom(); i++) if (!handOn(texts[i]!)) return fail(malformed())
@@ -506,9 +538,9 @@ export const make = (options: {
             })
             .pipe(Effect.ensuring(Effect.sync(() => messages.close())))
         )
-        let pending: ReadonlyArray<string> = []
+        let pending: ReadonlyArray<Received> = []
         let index = 0
-        const next: Effect.Effect<string, Closed> = Effect.suspend(() =>
+        const next: Effect.Effect<Received, Closed> = Effect.suspend(() =>
           index < pending.length
             ? Effect.succeed(pending[index++]!)
             : Effect.flatMap(messages.takeBatch, (batch) => {
@@ -525,8 +557,12 @@ export const make = (options: {
             Effect.mapError((e) => new Closed({ reason: "socket", detail: e.message }))
           )
         const expect = <T extends HandshakeMessage["_tag"]>(tag: T) =>
-          Effect.flatMap(next, (text) => {
-            const decoded = decodeHandshake(text)
+          Effect.flatMap(next, (received) => {
+            // The hello is JSON; a binary frame (or `null`, a malformed one) has no place in it.
+            if (typeof received !== "string") {
+              return Effect.fail(new Closed({ reason: "malformed-frame", detail: "hello did not decode" }))
+            }
+            const decoded = decodeHandshake(received)
             if (Either.isLeft(decoded)) {
               return Effect.fail(new Closed({ reason: "malformed-frame", detail: "hello did not decode" }))
             }
