@@ -18,6 +18,7 @@ import * as ParseResult from "effect/ParseResult"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
+import * as FastSchema from "../internal/fastSchema.js"
 import * as Dedupe from "../stores/Dedupe.js"
 import { direct as directUnitOfWork, UnitOfWork } from "../stores/UnitOfWork.js"
 import * as Actor from "./Actor.js"
@@ -191,7 +192,8 @@ interface Item {
   readonly from: Address | undefined
   readonly envelopeId: string | undefined
   readonly deadline: number | undefined
-  readonly reply: ((exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void>) | undefined
+  /** Answers an ask: at once when it can (`undefined`), else the effect that answers. */
+  readonly reply: ((exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void> | undefined) | undefined
   /** Set for messages that came in an envelope: told once what became of it. */
   readonly settle: ((settlement: Settlement) => Effect.Effect<void>) | undefined
   /** Durable envelopes are remembered in the site's (persisted) dedupe store, others in memory. */
@@ -437,7 +439,7 @@ export const make = (
 
     /** Replies to an ask whose handler never ran. */
     const failItem = (item: Item, error: AskError): Effect.Effect<void> =>
-      item.reply === undefined ? Effect.void : item.reply(Exit.fail(error))
+      item.reply === undefined ? Effect.void : Effect.suspend(() => item.reply!(Exit.fail(error)) ?? Effect.void)
 
     const rejectQueued = (cell: Cell, reason: Reason, detail: string): Effect.Effect<void> =>
       Effect.suspend(() => {
@@ -544,7 +546,8 @@ export const make = (
                 const exit = Exit.isExit(result) ? result : yield* Effect.exit(result)
                 // A typed failure is an answer; a defect or interruption is a crash.
                 if (Exit.isFailure(exit) && !Cause.isFailType(exit.cause)) return yield* Effect.failCause(exit.cause)
-                yield* item.reply(exit)
+                const answering = item.reply(exit)
+                if (answering !== undefined) yield* answering
               }
               cell.processed++
               if (item.envelopeId !== undefined) {
@@ -818,7 +821,10 @@ export const make = (
               from: undefined,
               envelopeId: undefined,
               deadline,
-              reply: (exit) => Effect.sync(() => waiter.settle(exit)),
+              reply: (exit) => {
+                waiter.settle(exit)
+                return undefined
+              },
               settle: undefined,
               durable: false
             }
@@ -836,23 +842,26 @@ export const make = (
 
     // ---- inbound envelopes ----------------------------------------------------------------
 
-    /** Reply to an ask that came from another site. */
+    /** Reply to an ask that came from another site: handed to the link at once when it can take it. */
     const replyTo =
       (envelope: Envelope, request: Tagged) =>
-      (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> =>
-        Effect.suspend(() => {
-          const payload = encodeReply(request, exit)
-          if (Either.isLeft(payload)) return Effect.die(payload.left)
-          const reply = envelopeOf({
-            from: envelope.to,
-            to: envelope.from,
-            kind: "reply",
-            correlationId: envelope.correlationId ?? envelope.id,
-            deadline: undefined,
-            durable: false,
-            payload: payload.right
-          })
-          return send(reply).pipe(
+      (exit: Exit.Exit<unknown, unknown>): Effect.Effect<void> | undefined => {
+        const payload = encodeReply(request, exit)
+        if (Either.isLeft(payload)) return Effect.die(payload.left)
+        const reply = envelopeOf({
+          from: envelope.to,
+          to: envelope.from,
+          kind: "reply",
+          correlationId: envelope.correlationId ?? envelope.id,
+          deadline: undefined,
+          durable: false,
+          payload: payload.right
+        })
+        counters.envelopesOut++
+        if (router.trySend(reply)) return undefined
+        return router
+          .send(reply)
+          .pipe(
             Effect.catchAll((e) =>
               deadLetter(
                 "unreachable",
@@ -864,10 +873,12 @@ export const make = (
               )
             )
           )
-        })
+      }
 
     const rejectAsk = (envelope: Envelope, error: AskError) =>
-      envelope.kind === "ask" ? replyTo(envelope, { _tag: "" })(Exit.fail(error)) : Effect.void
+      envelope.kind === "ask"
+        ? Effect.suspend(() => replyTo(envelope, { _tag: "" })(Exit.fail(error)) ?? Effect.void)
+        : Effect.void
 
     const deliver = (
       envelope: Envelope,
@@ -1144,13 +1155,13 @@ const encodeReply = (
       const failure = Cause.failureOption(exit.cause)
       if (failure._tag === "None") return crashedReply(request, Cause.pretty(exit.cause))
       if (!isAsk(request) || isAskError(failure.value)) return kernelFailure(failure.value as AskError)
-      const error = Schema.encodeEither(resultSchemas(request).failure)(failure.value)
+      const error = encodeResult(resultSchemas(request).failure, failure.value)
       return Either.isRight(error)
         ? { _tag: "Failure", error: error.right }
         : crashedReply(request, `failure did not encode: ${error.left.message}`)
     }
     if (!isAsk(request)) return { _tag: "Success", value: null }
-    const value = Schema.encodeEither(resultSchemas(request).success)(exit.value)
+    const value = encodeResult(resultSchemas(request).success, exit.value)
     return Either.isRight(value)
       ? { _tag: "Success", value: value.right }
       : crashedReply(request, `answer did not encode: ${value.left.message}`)
@@ -1158,6 +1169,32 @@ const encodeReply = (
   // An answer or a typed failure is already in its wire form (the union's `Unknown` fields
   // encode as themselves); only a kernel failure's classes need the Schema.
   return reply._tag === "KernelFailure" ? encodeReplyPayload(reply) : Either.right(reply)
+}
+
+// An answer or a typed failure: the compiled fast path (cached per AST), the Schema for
+// anything it is not sure of and for every error.
+const encodeResult = (
+  schema: Schema.Schema<unknown>,
+  value: unknown
+): Either.Either<unknown, ParseResult.ParseError> => {
+  const fast = FastSchema.encoder(schema.ast)
+  if (fast !== undefined) {
+    const encoded = fast(value)
+    if (encoded !== FastSchema.FAIL) return Either.right(encoded)
+  }
+  return Schema.encodeEither(schema)(value)
+}
+
+const decodeResult = (
+  schema: Schema.Schema<unknown>,
+  input: unknown
+): Either.Either<unknown, ParseResult.ParseError> => {
+  const fast = FastSchema.decoder(schema.ast)
+  if (fast !== undefined) {
+    const decoded = fast(input)
+    if (decoded !== FastSchema.FAIL) return Either.right(decoded)
+  }
+  return Schema.decodeUnknownEither(schema)(input)
 }
 
 const isAskError = Schema.is(AskErrorSchema)
@@ -1181,9 +1218,9 @@ const decodeReply = (
     (reply): Either.Either<Exit.Exit<unknown, unknown>, ParseResult.ParseError> => {
       switch (reply._tag) {
         case "Success":
-          return Either.map(Schema.decodeUnknownEither(resultSchemas(request).success)(reply.value), Exit.succeed)
+          return Either.map(decodeResult(resultSchemas(request).success, reply.value), Exit.succeed)
         case "Failure":
-          return Either.map(Schema.decodeUnknownEither(resultSchemas(request).failure)(reply.error), Exit.fail)
+          return Either.map(decodeResult(resultSchemas(request).failure, reply.error), Exit.fail)
         case "KernelFailure":
           return Either.right(Exit.fail(reply.error))
       }

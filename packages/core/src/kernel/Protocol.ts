@@ -6,10 +6,11 @@
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
-import type * as Either from "effect/Either"
+import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import type * as AST from "effect/SchemaAST"
 import * as Schema from "effect/Schema"
+import * as FastSchema from "../internal/fastSchema.js"
 
 /**
  * Anything an actor can receive: a tagged value.
@@ -138,6 +139,9 @@ const schemaOf = (ast: AST.AST): Schema.Schema<unknown> => {
   return schema
 }
 
+/** Shared by both paths: filters and transformations see the very same options object. */
+const decodeOptions: AST.ParseOptions = { errors: "all", onExcessProperty: "ignore" }
+
 /**
  * Builds a protocol from its message classes.
  *
@@ -166,11 +170,31 @@ export const make = <const Members extends ReadonlyArray<Schema.Schema.AnyNoCont
     unknown,
     never
   >
+  const schemaDecode = Schema.decodeUnknownEither(union, decodeOptions)
+  const schemaEncode = Schema.encodeEither(union)
+  // Every remote message goes through these: the compiled fast path first, and the Schema for
+  // whatever it is not sure of (and for every error).
+  const fastDecode = FastSchema.decoder(union.ast, decodeOptions)
+  const fastEncode = FastSchema.encoder(union.ast)
   return {
     name,
     version,
-    decode: Schema.decodeUnknownEither(union, { errors: "all", onExcessProperty: "ignore" }),
-    encode: Schema.encodeEither(union),
+    decode:
+      fastDecode === undefined
+        ? schemaDecode
+        : (input) => {
+            const message = fastDecode(input)
+            return message !== FastSchema.FAIL
+              ? Either.right(message as Schema.Schema.Type<Members[number]>)
+              : schemaDecode(input)
+          },
+    encode:
+      fastEncode === undefined
+        ? schemaEncode
+        : (message) => {
+            const encoded = fastEncode(message)
+            return encoded !== FastSchema.FAIL ? Either.right(encoded) : schemaEncode(message)
+          },
     tags
   }
 }
