@@ -476,6 +476,53 @@ describe("inbound envelopes", () => {
   )
 })
 
+describe("remote asks whose asker gave up", () => {
+  it.scoped("stay pending until their answer or their deadline, then leave", () =>
+    Effect.gen(function* () {
+      // A router that takes every envelope and delivers nothing: answers only come when sent.
+      const sent: Array<Envelope> = []
+      const router: Router.RouterService = {
+        sendDurable: () => Effect.void,
+        trySend: (e) => {
+          sent.push(e)
+          return true
+        },
+        send: () => Effect.void
+      }
+      const a = yield* system("a", { router })
+      const echo = Ping.refs(a, "b").echo
+      const ask = echo.ask(new Ping.Echo({ text: "hi" }), { timeout: "10 seconds" })
+      // The asker gives up first: the asks are still in flight.
+      const gaveUp = yield* Effect.fork(
+        Effect.all(
+          [ask, ask].map((x) => Effect.timeout(x, "1 second")),
+          { concurrency: "unbounded" }
+        )
+      )
+      yield* TestClock.adjust("1 second")
+      expect((yield* Fiber.await(gaveUp))._tag).toBe("Failure")
+      expect(sent).toHaveLength(2)
+      expect((yield* a.stats).pendingAsks).toBe(2)
+      // One answer arrives late: that ask leaves; the other leaves at its deadline.
+      const late = new Envelope({
+        version: PROTOCOL_VERSION,
+        id: "b-1-1",
+        from: sent[0]!.to,
+        to: sent[0]!.from,
+        kind: "reply",
+        correlationId: sent[0]!.correlationId!,
+        hops: 0,
+        durable: false,
+        payload: { _tag: "Success", value: { text: "hi", site: "b" } }
+      })
+      expect((yield* a.deliver(late))._tag).toBe("Delivered")
+      expect((yield* a.stats).pendingAsks).toBe(1)
+      yield* TestClock.adjust("9 seconds")
+      expect((yield* a.stats).pendingAsks).toBe(0)
+    })
+  )
+})
+
 describe("dead letters", () => {
   it.effect("keep the newest `capacity` records and count them all", () =>
     Effect.gen(function* () {

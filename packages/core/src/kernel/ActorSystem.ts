@@ -237,8 +237,12 @@ interface Cell {
  * An ask waiting for its answer, and its deadline in the site's timer: `settle` completes it
  * (first call wins), the deadline fails it with `AskTimeout`. One object per ask rather than a
  * set of closures. A remote ask is registered in `pending` under its correlation id, and leaves
- * it once the wait is over, however it ended (answered, timed out, or the waiting fiber
- * interrupted).
+ * it with its answer or at its deadline.
+ *
+ * The wait registers no interruption hook: an `Effect.async` with a canceler costs about four
+ * times the suspension itself (measured), on every ask. So an ask whose asker is interrupted
+ * (a `timeout` or `race` around it) stays pending — it is still in flight — until its answer
+ * arrives or its deadline passes, and counts against `maxPendingAsks` until then.
  */
 class Waiter extends Deadline {
   private settled: Exit.Exit<unknown, unknown> | undefined = undefined
@@ -256,12 +260,8 @@ class Waiter extends Deadline {
   ) {
     super(at)
     this.wait = Effect.async<unknown, unknown>((resume) => {
-      if (this.settled !== undefined) return resume(this.settled)
-      this.resume = resume
-      return Effect.sync(() => {
-        this.resume = undefined
-        this.cancel()
-      })
+      if (this.settled !== undefined) resume(this.settled)
+      else this.resume = resume
     })
     pending?.set(correlationId!, this)
     deadlines.schedule(this)

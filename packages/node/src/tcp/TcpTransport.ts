@@ -86,7 +86,7 @@ export const defaults: Config = {
   maxPendingHandshakes: 64,
   helloTimeout: "5 seconds",
   sendBufferFrames: 10_000,
-  writeEagerFrames: 16,
+  writeEagerFrames: 32,
   inboxFrames: 10_000,
   reconnectInitial: "100 millis",
   reconnectMax: "5 seconds"
