@@ -6,6 +6,11 @@
  * same request/reply through a local NATS server (Debian's `nats-server`, installed with apt-get
  * when missing) with the `nats` client, the responder in a child process too.
  *
+ * Both are measured in `BENCH_ROUNDS` (3) interleaved rounds — NATS, Meridian, NATS, … — and each
+ * figure is the median of its rounds: on a shared machine the speed drifts within a run, and one
+ * measurement of each, one after the other, compares two different machines. Both clients run in
+ * this one process, which runs site `a` (and so has the site's V8 setting, `SiteNode.tuneV8`).
+ *
  * Prints one JSON object per line (name, value, unit, baseline, ratio = value/baseline, better).
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
@@ -25,15 +30,32 @@ import { freePort, line } from "./support.js"
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 5_000)
 const CONCURRENT_TOTAL = Number(process.env.BENCH_CONCURRENT ?? 50_000)
 const IN_FLIGHT = 64
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3)
 const SECRET = "bench-transport-secret-0123456789"
 const children: Array<ChildProcess> = []
 
 const percentile = (sorted: ReadonlyArray<number>, p: number) =>
   sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))]!
 
-const summarize = (latencies: Array<number>, seconds: number) => {
+interface Result {
+  readonly p50: number
+  readonly p99: number
+  readonly throughput: number
+}
+
+const summarize = (latencies: Array<number>, seconds: number): Result => {
   latencies.sort((a, b) => a - b)
   return { p50: percentile(latencies, 0.5), p99: percentile(latencies, 0.99), throughput: CONCURRENT_TOTAL / seconds }
+}
+
+/** Each figure's median over the rounds. */
+const median = (rounds: ReadonlyArray<Result>): Result => {
+  const of = (pick: (r: Result) => number) =>
+    percentile(
+      [...rounds.map(pick)].sort((a, b) => a - b),
+      0.5
+    )
+  return { p50: of((r) => r.p50), p99: of((r) => r.p99), throughput: of((r) => r.throughput) }
 }
 
 /** Sequential latencies (ms) and throughput (req/s) with IN_FLIGHT concurrent requesters. */
@@ -119,12 +141,14 @@ const baseline = async () => {
   const nc = await connect({ servers: `127.0.0.1:${port}` })
   const codec = StringCodec()
   const payload = codec.encode(JSON.stringify({ _tag: "Echo", text: "bench" }))
-  const result = await measure(() => nc.request("echo", payload, { timeout: 5000 }))
-  await nc.close()
-  return result
+  return {
+    measure: () => measure(() => nc.request("echo", payload, { timeout: 5000 })),
+    close: () => nc.close()
+  }
 }
 
-const meridian = async () => {
+/** Site `a` here and site `b` in a child process; then the interleaved rounds of both. */
+const run = async (nats: { readonly measure: () => Promise<Result> }) => {
   const dir = mkdtempSync(join(tmpdir(), "meridian-bench-"))
   const [ta, tb, ha, hb] = await Promise.all([freePort(), freePort(), freePort(), freePort()])
   const topologyFile = join(dir, "topology.yaml")
@@ -177,15 +201,21 @@ const meridian = async () => {
             "the link a–b"
           )
         )
-        return yield* measureEffect(echo.ask(request))
+        const rounds = { nats: [] as Array<Result>, ours: [] as Array<Result> }
+        for (let round = 0; round < ROUNDS; round++) {
+          rounds.nats.push(yield* Effect.promise(() => nats.measure()))
+          rounds.ours.push(yield* measureEffect(echo.ask(request)))
+        }
+        return { nats: median(rounds.nats), ours: median(rounds.ours) }
       }).pipe(Effect.provide(NodeContext.layer))
     )
   )
 }
 
 try {
-  const nats = await baseline()
-  const ours = await meridian()
+  const client = await baseline()
+  const { nats, ours } = await run(client)
+  await client.close()
   line("transport-ask-p50", ours.p50, "ms", nats.p50, "lower", 4)
   line("transport-ask-p99", ours.p99, "ms", nats.p99, "lower", 4)
   line(`transport-ask-throughput-${IN_FLIGHT}-in-flight`, ours.throughput, "asks/s", nats.throughput, "higher", 4)
