@@ -156,7 +156,7 @@ describe("Frame wire codec", () => {
   })
 })
 
-describe("decodeFrame's hand-written envelope check", () => {
+describe("decodeFrame on envelope frames", () => {
   // Every field of a good envelope frame replaced by values of every kind, one field at a time
   // and several at once: decodeFrame must accept exactly what Schema.decode(Frame) accepts and
   // build the same frame.
@@ -283,7 +283,7 @@ describe("binary envelope frames", () => {
     const plan = BinaryEnvelope.plan(frame)
     if (plan === undefined) throw new Error("no binary form")
     const out = Buffer.alloc(plan.size)
-    expect(BinaryEnvelope.write(out, 0, frame, plan)).toBe(plan.size)
+    expect(BinaryEnvelope.write(out, 0, plan)).toBe(plan.size)
     return out
   }
   /** What the JSON form of `frame` decodes to on the receiving side. */

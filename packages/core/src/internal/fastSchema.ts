@@ -17,6 +17,8 @@
  */
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
 import * as AST from "effect/SchemaAST"
 
 /**
@@ -53,6 +55,58 @@ export const decoder = (ast: AST.AST, options?: AST.ParseOptions): Fast | undefi
  */
 export const encoder = (ast: AST.AST, options?: AST.ParseOptions): Fast | undefined =>
   entry(ast, false, options, encoders)
+
+/**
+ * `Schema.decodeUnknownEither(schema, options)` with the compiled decoder in front: its result
+ * when it has one, the Schema's (which also words every error) otherwise. Without `options` the
+ * function is cached per schema.
+ *
+ * @internal
+ */
+export const decodeUnknownEither = <A, I>(
+  schema: Schema.Schema<A, I>,
+  options?: AST.ParseOptions
+): ((input: unknown) => Either.Either<A, ParseResult.ParseError>) => {
+  if (options !== undefined)
+    return withFallback(decoder(schema.ast, options), Schema.decodeUnknownEither(schema, options))
+  let codec = decodeEithers.get(schema.ast)
+  if (codec === undefined) {
+    codec = withFallback(decoder(schema.ast), Schema.decodeUnknownEither(schema))
+    decodeEithers.set(schema.ast, codec)
+  }
+  return codec
+}
+
+/**
+ * `Schema.encodeEither(schema)` with the compiled encoder in front, like
+ * {@link decodeUnknownEither}; cached per schema.
+ *
+ * @internal
+ */
+export const encodeEither = <A, I>(
+  schema: Schema.Schema<A, I>
+): ((value: A) => Either.Either<I, ParseResult.ParseError>) => {
+  let codec = encodeEithers.get(schema.ast)
+  if (codec === undefined) {
+    codec = withFallback(encoder(schema.ast), Schema.encodeEither(schema))
+    encodeEithers.set(schema.ast, codec)
+  }
+  return codec
+}
+
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- one cache for codecs of any schema
+type Codec = (input: any) => Either.Either<any, ParseResult.ParseError>
+
+const decodeEithers = new WeakMap<AST.AST, Codec>()
+const encodeEithers = new WeakMap<AST.AST, Codec>()
+
+const withFallback = (fast: Fast | undefined, schema: Codec): Codec =>
+  fast === undefined
+    ? schema
+    : (input) => {
+        const value = fast(input)
+        return value !== FAIL ? Either.right(value) : schema(input)
+      }
 
 // ---------------------------------------------------------------------------------------------
 // entry points

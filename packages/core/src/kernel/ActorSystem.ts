@@ -717,11 +717,15 @@ export const make = (
         )
       })
 
-    /** To the router: synchronously when it can hand the envelope to a link at once. */
-    const send = (envelope: Envelope): Effect.Effect<void, Unreachable> => {
+    /**
+     * To the router: `undefined` once it handed the envelope to a link at once, else the effect
+     * that sends it.
+     */
+    const dispatch = (envelope: Envelope): Effect.Effect<void, Unreachable> | undefined => {
       counters.envelopesOut++
-      return router.trySend(envelope) ? Effect.void : router.send(envelope)
+      return router.trySend(envelope) ? undefined : router.send(envelope)
     }
+    const send = (envelope: Envelope): Effect.Effect<void, Unreachable> => dispatch(envelope) ?? Effect.void
 
     const remoteTell = <Msg extends Tagged>(protocol: Protocol<Msg>, to: Address, message: Msg) =>
       Effect.flatMap(envelopeTo(protocol, to, message, "tell", false), send).pipe(
@@ -761,11 +765,9 @@ export const make = (
           payload: payload.right
         })
         const waiter = new Waiter(deadline, message, to, millis, deadlines, pending, correlationId)
-        counters.envelopesOut++
-        if (router.trySend(envelope)) return waiter.wait
-        return router
-          .send(envelope)
-          .pipe(Effect.zipRight(waiter.wait), Effect.ensuring(Effect.sync(() => waiter.cancel())))
+        const sending = dispatch(envelope)
+        if (sending === undefined) return waiter.wait
+        return sending.pipe(Effect.zipRight(waiter.wait), Effect.ensuring(Effect.sync(() => waiter.cancel())))
       })
 
     const ref = <Msg extends Tagged>(protocol: Protocol<Msg>, address: Address): Actor.ActorRef<Msg> => {
@@ -857,22 +859,18 @@ export const make = (
           durable: false,
           payload: payload.right
         })
-        counters.envelopesOut++
-        if (router.trySend(reply)) return undefined
-        return router
-          .send(reply)
-          .pipe(
-            Effect.catchAll((e) =>
-              deadLetter(
-                "unreachable",
-                envelope.from.toString(),
-                envelope.to,
-                request,
-                reply.id,
-                `reply lost: ${e.message}`
-              )
+        return dispatch(reply)?.pipe(
+          Effect.catchAll((e) =>
+            deadLetter(
+              "unreachable",
+              envelope.from.toString(),
+              envelope.to,
+              request,
+              reply.id,
+              `reply lost: ${e.message}`
             )
           )
+        )
       }
 
     const rejectAsk = (envelope: Envelope, error: AskError) =>
@@ -1155,13 +1153,13 @@ const encodeReply = (
       const failure = Cause.failureOption(exit.cause)
       if (failure._tag === "None") return crashedReply(request, Cause.pretty(exit.cause))
       if (!isAsk(request) || isAskError(failure.value)) return kernelFailure(failure.value as AskError)
-      const error = encodeResult(resultSchemas(request).failure, failure.value)
+      const error = FastSchema.encodeEither(resultSchemas(request).failure)(failure.value)
       return Either.isRight(error)
         ? { _tag: "Failure", error: error.right }
         : crashedReply(request, `failure did not encode: ${error.left.message}`)
     }
     if (!isAsk(request)) return { _tag: "Success", value: null }
-    const value = encodeResult(resultSchemas(request).success, exit.value)
+    const value = FastSchema.encodeEither(resultSchemas(request).success)(exit.value)
     return Either.isRight(value)
       ? { _tag: "Success", value: value.right }
       : crashedReply(request, `answer did not encode: ${value.left.message}`)
@@ -1169,32 +1167,6 @@ const encodeReply = (
   // An answer or a typed failure is already in its wire form (the union's `Unknown` fields
   // encode as themselves); only a kernel failure's classes need the Schema.
   return reply._tag === "KernelFailure" ? encodeReplyPayload(reply) : Either.right(reply)
-}
-
-// An answer or a typed failure: the compiled fast path (cached per AST), the Schema for
-// anything it is not sure of and for every error.
-const encodeResult = (
-  schema: Schema.Schema<unknown>,
-  value: unknown
-): Either.Either<unknown, ParseResult.ParseError> => {
-  const fast = FastSchema.encoder(schema.ast)
-  if (fast !== undefined) {
-    const encoded = fast(value)
-    if (encoded !== FastSchema.FAIL) return Either.right(encoded)
-  }
-  return Schema.encodeEither(schema)(value)
-}
-
-const decodeResult = (
-  schema: Schema.Schema<unknown>,
-  input: unknown
-): Either.Either<unknown, ParseResult.ParseError> => {
-  const fast = FastSchema.decoder(schema.ast)
-  if (fast !== undefined) {
-    const decoded = fast(input)
-    if (decoded !== FastSchema.FAIL) return Either.right(decoded)
-  }
-  return Schema.decodeUnknownEither(schema)(input)
 }
 
 const isAskError = Schema.is(AskErrorSchema)
@@ -1218,9 +1190,9 @@ const decodeReply = (
     (reply): Either.Either<Exit.Exit<unknown, unknown>, ParseResult.ParseError> => {
       switch (reply._tag) {
         case "Success":
-          return Either.map(decodeResult(resultSchemas(request).success, reply.value), Exit.succeed)
+          return Either.map(FastSchema.decodeUnknownEither(resultSchemas(request).success)(reply.value), Exit.succeed)
         case "Failure":
-          return Either.map(decodeResult(resultSchemas(request).failure, reply.error), Exit.fail)
+          return Either.map(FastSchema.decodeUnknownEither(resultSchemas(request).failure)(reply.error), Exit.fail)
         case "KernelFailure":
           return Either.right(Exit.fail(reply.error))
       }

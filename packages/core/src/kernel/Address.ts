@@ -6,9 +6,18 @@
  */
 import * as Schema from "effect/Schema"
 
-/** Site and actor names: short, printable, no `@` or `/` so that `actor@site` is unambiguous. */
+/**
+ * What a site or actor name matches: short, printable, no `@` or `/` so that `actor@site` is
+ * unambiguous. (Codecs that read names off the wire test it directly.)
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const NAME_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
+
+/** Site and actor names ({@link NAME_PATTERN}). */
 export const Name = Schema.String.pipe(
-  Schema.pattern(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/),
+  Schema.pattern(NAME_PATTERN),
   Schema.annotations({ identifier: "Name", description: "letters, digits, _ . : - (at most 128)" })
 )
 

@@ -38,6 +38,14 @@ export const Kind = Schema.Literal("tell", "ask", "reply")
 export type Kind = typeof Kind.Type
 
 /**
+ * What an envelope id matches: printable ASCII, 1 to 128 characters.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const ENVELOPE_ID_PATTERN = /^[\x21-\x7e]{1,128}$/
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -45,7 +53,7 @@ export class Envelope extends Schema.Class<Envelope>("Envelope")({
   /** Envelope format version ({@link PROTOCOL_VERSION}). */
   version: Schema.Int,
   /** Unique id: a receiver that sees an id twice applies it once. Printable ASCII only. */
-  id: Schema.String.pipe(Schema.pattern(/^[\x21-\x7e]{1,128}$/)),
+  id: Schema.String.pipe(Schema.pattern(ENVELOPE_ID_PATTERN)),
   from: Address,
   to: Address,
   kind: Kind,

@@ -6,7 +6,7 @@
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import type * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import type * as AST from "effect/SchemaAST"
 import * as Schema from "effect/Schema"
@@ -170,31 +170,13 @@ export const make = <const Members extends ReadonlyArray<Schema.Schema.AnyNoCont
     unknown,
     never
   >
-  const schemaDecode = Schema.decodeUnknownEither(union, decodeOptions)
-  const schemaEncode = Schema.encodeEither(union)
-  // Every remote message goes through these: the compiled fast path first, and the Schema for
-  // whatever it is not sure of (and for every error).
-  const fastDecode = FastSchema.decoder(union.ast, decodeOptions)
-  const fastEncode = FastSchema.encoder(union.ast)
   return {
     name,
     version,
-    decode:
-      fastDecode === undefined
-        ? schemaDecode
-        : (input) => {
-            const message = fastDecode(input)
-            return message !== FastSchema.FAIL
-              ? Either.right(message as Schema.Schema.Type<Members[number]>)
-              : schemaDecode(input)
-          },
-    encode:
-      fastEncode === undefined
-        ? schemaEncode
-        : (message) => {
-            const encoded = fastEncode(message)
-            return encoded !== FastSchema.FAIL ? Either.right(encoded) : schemaEncode(message)
-          },
+    // Every remote message goes through these: the compiled fast path first, the Schema for
+    // whatever it is not sure of (and for every error).
+    decode: FastSchema.decodeUnknownEither(union, decodeOptions),
+    encode: FastSchema.encodeEither(union),
     tags
   }
 }

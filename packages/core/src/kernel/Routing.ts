@@ -287,9 +287,13 @@ export const make = (options: {
     recompute()
 
     /** Every frame goes out through here, so the heartbeat knows which links were idle. */
-    const transmit = (peer: string, frame: Frame) => {
+    /** A frame went to `peer`: the link needs no heartbeat before the next interval. */
+    const noteSent = (peer: string): void => {
       const n = neighbours.get(peer)
       if (n !== undefined) n.lastSent = clock.unsafeCurrentTimeMillis()
+    }
+    const transmit = (peer: string, frame: Frame) => {
+      noteSent(peer)
       return transport.send(peer, frame)
     }
     const sendFrame = (peer: string, frame: Frame) => Effect.ignore(transmit(peer, frame))
@@ -307,8 +311,7 @@ export const make = (options: {
       if (via === undefined || target === site || (via === cameFrom && via !== target)) return false
       const next = withHops(envelope, envelope.hops + 1)
       if (offer(via, envelopeFrame(next)) !== undefined) return false
-      const n = neighbours.get(via)
-      if (n !== undefined) n.lastSent = clock.unsafeCurrentTimeMillis()
+      noteSent(via)
       emit({ _tag: "Forwarded", envelopeId: envelope.id, to: target, via })
       return true
     }

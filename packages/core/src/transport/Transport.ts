@@ -10,7 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { Address, Name } from "../kernel/Address.js"
+import { Address, Name, NAME_PATTERN } from "../kernel/Address.js"
 import { Envelope, TraceContext } from "../kernel/Envelope.js"
 import { Mailbox } from "../kernel/Mailbox.js"
 
@@ -128,21 +128,8 @@ const fromWire = (wire: WireFrame): Frame => {
  * @since 0.1.0
  * @category codecs
  */
-export const decodeFrame = (input: unknown): Either.Either<Frame, ParseResult.ParseError> => {
-  const fast = envelopeFrameFast(input)
-  return fast !== undefined ? Either.right(fast) : Either.map(checkWire(input), fromWire)
-}
-
-const ENVELOPE_ID = /^[\x21-\x7e]{1,128}$/
-const NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/
-const hasOwn = (value: object, key: string): boolean => Object.prototype.hasOwnProperty.call(value, key)
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value)
-const address = (value: unknown): Address | undefined => {
-  if (!isObject(value)) return undefined
-  const { site, actor } = value
-  return typeof site === "string" && typeof actor === "string" ? wireAddress(site, actor) : undefined
-}
+export const decodeFrame = (input: unknown): Either.Either<Frame, ParseResult.ParseError> =>
+  Either.map(checkWire(input), fromWire)
 
 /**
  * The address `site`/`actor` as `Schema.decode(Address)` builds it, or `undefined` when either is
@@ -152,21 +139,13 @@ const address = (value: unknown): Address | undefined => {
  * @category codecs
  */
 export const wireAddress = (site: string, actor: string): Address | undefined => {
-  if (!NAME.test(site) || !NAME.test(actor)) return undefined
+  if (!NAME_PATTERN.test(site) || !NAME_PATTERN.test(actor)) return undefined
   // Built by stores rather than through an object literal: this runs twice per frame received.
   const out = Object.create(Address.prototype) as { site: string; actor: string }
   out.site = site
   out.actor = actor
   return out as Address
 }
-
-/**
- * Is `id` a valid envelope id (printable ASCII, 1 to 128 characters)?
- *
- * @since 0.1.0
- * @category codecs
- */
-export const isEnvelopeId = (id: string): boolean => ENVELOPE_ID.test(id)
 
 /**
  * The envelope frame `Schema.decode(Frame)` builds from these fields, already checked: the
@@ -207,49 +186,6 @@ export const checkedEnvelopeFrame = (
 }
 
 /**
- * The envelope frame — every ask, reply and tell — checked by hand: the same checks as
- * {@link WireFrame}'s (the tests hold the two side by side on valid, broken and random input),
- * at a tenth of the cost of walking the Schema, which showed as the largest single cost of a
- * cross-site ask. It only ever accepts; anything it is not sure of (another frame kind, a broken
- * or unusual field) returns `undefined` and goes through the Schema, which also words the error.
- */
-const envelopeFrameFast = (input: unknown): Frame | undefined => {
-  if (!isObject(input) || input._tag !== "Envelope" || !isObject(input.envelope)) return undefined
-  const e = input.envelope
-  const { version, id, kind, correlationId, deadline, hops, durable, trace } = e
-  if (typeof version !== "number" || !Number.isSafeInteger(version)) return undefined
-  if (typeof id !== "string" || !ENVELOPE_ID.test(id)) return undefined
-  if (kind !== "tell" && kind !== "ask" && kind !== "reply") return undefined
-  if (typeof hops !== "number" || !Number.isSafeInteger(hops) || hops < 0) return undefined
-  if (typeof durable !== "boolean" || !hasOwn(e, "payload")) return undefined
-  const hasCorrelation = hasOwn(e, "correlationId")
-  if (hasCorrelation && typeof correlationId !== "string") return undefined
-  const hasDeadline = hasOwn(e, "deadline")
-  if (hasDeadline && typeof deadline !== "number") return undefined
-  const hasTrace = hasOwn(e, "trace")
-  if (hasTrace && !(isObject(trace) && typeof trace.traceId === "string" && typeof trace.spanId === "string")) {
-    return undefined
-  }
-  const from = address(e.from)
-  const to = address(e.to)
-  if (from === undefined || to === undefined) return undefined
-  // The fields in the Schema's order, unknown ones dropped: what the Schema would build.
-  return checkedEnvelopeFrame(
-    version,
-    id,
-    from,
-    to,
-    kind,
-    hasCorrelation ? (correlationId as string) : undefined,
-    hasDeadline ? (deadline as number) : undefined,
-    hops,
-    durable,
-    hasTrace ? (trace as { readonly traceId: string; readonly spanId: string }) : undefined,
-    e.payload
-  )
-}
-
-/**
  * The wire form of a frame, for `JSON.stringify`. Frames are made by the kernel from checked
  * values and none of their fields transforms on encoding, so a frame is its own wire form:
  * `JSON.stringify(encodeFrame(f))` equals `JSON.stringify(Schema.encodeSync(Frame)(f))` without
@@ -261,36 +197,12 @@ const envelopeFrameFast = (input: unknown): Frame | undefined => {
 export const encodeFrame = (frame: Frame): WireFrame => frame
 
 /**
- * `JSON.stringify(encodeFrame(frame))`, with the envelope frame — every ask, reply and tell —
- * written field by field: the generic walk over the frame's class instances cost twice as much,
- * on every frame sent. The same text (the tests compare them); throws as `JSON.stringify` does
- * on a payload that cannot be written.
+ * `JSON.stringify(encodeFrame(frame))`: the JSON text of a frame.
  *
  * @since 0.1.0
  * @category codecs
  */
-export const frameJson = (frame: Frame): string => {
-  if (frame._tag !== "Envelope") return JSON.stringify(frame)
-  const e = frame.envelope
-  // Only the fields a frame has, in the order the kernel builds them (the Schema's order).
-  if (e.payload === undefined || Object.keys(e).length !== envelopeKeyCount(e) || Object.keys(frame).length !== 2) {
-    return JSON.stringify(frame)
-  }
-  let out = `{"envelope":{"version":${JSON.stringify(e.version)},"id":${JSON.stringify(e.id)},"from":${addressJson(e.from)},"to":${addressJson(e.to)},"kind":${JSON.stringify(e.kind)}`
-  if (e.correlationId !== undefined) out += `,"correlationId":${JSON.stringify(e.correlationId)}`
-  if (e.deadline !== undefined) out += `,"deadline":${JSON.stringify(e.deadline)}`
-  out += `,"hops":${JSON.stringify(e.hops)},"durable":${JSON.stringify(e.durable)}`
-  if (e.trace !== undefined) {
-    out += `,"trace":{"traceId":${JSON.stringify(e.trace.traceId)},"spanId":${JSON.stringify(e.trace.spanId)}}`
-  }
-  return `${out},"payload":${JSON.stringify(e.payload)}},"_tag":"Envelope"}`
-}
-
-/** How many own keys an envelope of this shape has when built the kernel's way. */
-const envelopeKeyCount = (e: Envelope): number =>
-  7 + (e.correlationId !== undefined ? 1 : 0) + (e.deadline !== undefined ? 1 : 0) + (e.trace !== undefined ? 1 : 0) + 1
-
-const addressJson = (a: Address): string => `{"site":${JSON.stringify(a.site)},"actor":${JSON.stringify(a.actor)}}`
+export const frameJson = (frame: Frame): string => JSON.stringify(encodeFrame(frame))
 
 /**
  * The link to `peer` cannot take the frame now (not connected, or its bounded buffer is full).

@@ -18,8 +18,8 @@
  *
  * @since 0.1.0
  */
-import type { Envelope } from "@meridian/core/kernel/Envelope"
-import { checkedEnvelopeFrame, type EnvelopeFrame, isEnvelopeId, wireAddress } from "@meridian/core/transport/Transport"
+import { type Envelope, ENVELOPE_ID_PATTERN } from "@meridian/core/kernel/Envelope"
+import { checkedEnvelopeFrame, type EnvelopeFrame, wireAddress } from "@meridian/core/transport/Transport"
 
 /**
  * First byte of a binary envelope frame. A JSON frame's first byte is `{`.
@@ -48,13 +48,14 @@ const isShortAscii = (s: string): boolean => {
 }
 
 /**
- * How an envelope frame goes in the binary form: its payload's JSON and the frame's size in
+ * How an envelope frame goes in the binary form: the frame, its payload's JSON and its size in
  * bytes (without the length prefix).
  *
  * @since 0.1.0
  * @category models
  */
 export interface Plan {
+  readonly frame: EnvelopeFrame
   readonly payload: string
   readonly size: number
 }
@@ -92,7 +93,7 @@ export const plan = (frame: EnvelopeFrame): Plan | undefined => {
   }
   const payload = JSON.stringify(e.payload) as string | undefined
   if (payload === undefined) return undefined
-  return { payload, size: FIXED + (e.deadline !== undefined ? 8 : 0) + strings + Buffer.byteLength(payload) }
+  return { frame, payload, size: FIXED + (e.deadline !== undefined ? 8 : 0) + strings + Buffer.byteLength(payload) }
 }
 
 const writeString = (out: Buffer, offset: number, s: string): number => {
@@ -101,14 +102,14 @@ const writeString = (out: Buffer, offset: number, s: string): number => {
 }
 
 /**
- * Writes `frame` in the binary form at `offset` of `out` (which has `plan.size` bytes free
- * there); the offset after it.
+ * Writes the planned frame in the binary form at `offset` of `out` (which has `plan.size` bytes
+ * free there); the offset after it.
  *
  * @since 0.1.0
  * @category codecs
  */
-export const write = (out: Buffer, offset: number, frame: EnvelopeFrame, plan: Plan): number => {
-  const e = frame.envelope
+export const write = (out: Buffer, offset: number, plan: Plan): number => {
+  const e = plan.frame.envelope
   const flags =
     (e.durable ? DURABLE : 0) |
     (e.correlationId !== undefined ? CORRELATION : 0) |
@@ -182,7 +183,7 @@ export const read = (data: Buffer, start: number, stop: number): EnvelopeFrame |
     fromActor === undefined ||
     toSite === undefined ||
     toActor === undefined ||
-    !isEnvelopeId(id)
+    !ENVELOPE_ID_PATTERN.test(id)
   ) {
     return undefined
   }

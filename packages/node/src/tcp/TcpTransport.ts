@@ -222,7 +222,6 @@ const batchBytes = (
 ): { readonly chunk: Buffer; readonly sent: number; readonly skipped: ReadonlyArray<string> } => {
   // Per frame sent: its JSON text, or its binary plan (envelopes, see BinaryEnvelope).
   const forms: Array<string | BinaryEnvelope.Plan> = []
-  const sending: Array<Frame> = []
   const lengths: Array<number> = []
   const skipped: Array<string> = []
   let size = 0
@@ -242,7 +241,6 @@ const batchBytes = (
       continue
     }
     forms.push(form)
-    sending.push(frame)
     lengths.push(length)
     size += 4 + length
   }
@@ -253,9 +251,7 @@ const batchBytes = (
     offset += 4
     const form = forms[i]!
     offset =
-      typeof form === "string"
-        ? offset + chunk.write(form, offset, "utf8")
-        : BinaryEnvelope.write(chunk, offset, sending[i] as EnvelopeFrame, form)
+      typeof form === "string" ? offset + chunk.write(form, offset, "utf8") : BinaryEnvelope.write(chunk, offset, form)
   }
   return { chunk, sent: forms.length, skipped }
 }
@@ -727,6 +723,18 @@ export const make = (options: {
       )
     }
 
+    /** Hands a frame to its link's writer: `undefined` once queued, else why not. */
+    const offer = (peer: string, frame: Frame): LinkUnavailable | undefined => {
+      const writer = links.get(peer)
+      const refused =
+        writer === undefined
+          ? neighbours.has(peer)
+            ? "not connected"
+            : `no link from ${site} to ${peer}`
+          : writer.offer(frame)
+      return refused === undefined ? undefined : new LinkUnavailable({ peer, reason: refused })
+    }
+
     return {
       site,
       peers: [...neighbours].sort(),
@@ -736,28 +744,10 @@ export const make = (options: {
       receive: inbox.receive,
       send: (peer, frame) =>
         Effect.suspend(() => {
-          const buffer = links.get(peer)
-          if (buffer === undefined) {
-            return Effect.fail(
-              new LinkUnavailable({
-                peer,
-                reason: neighbours.has(peer) ? "not connected" : `no link from ${site} to ${peer}`
-              })
-            )
-          }
-          const refused = buffer.offer(frame)
-          return refused === undefined ? Effect.void : Effect.fail(new LinkUnavailable({ peer, reason: refused }))
+          const refused = offer(peer, frame)
+          return refused === undefined ? Effect.void : Effect.fail(refused)
         }),
-      offer: (peer, frame) => {
-        const writer = links.get(peer)
-        const refused =
-          writer === undefined
-            ? neighbours.has(peer)
-              ? "not connected"
-              : `no link from ${site} to ${peer}`
-            : writer.offer(frame)
-        return refused === undefined ? undefined : new LinkUnavailable({ peer, reason: refused })
-      },
+      offer,
       setDirect: (handler) => inbox.setDirect(handler)
     } satisfies TcpTransport
   })
