@@ -20,13 +20,15 @@ export * as Errors from "./kernel/Errors.js"
 /** @since 0.1.0 */
 export * as Mailbox from "./kernel/Mailbox.js"
 /** @since 0.1.0 */
-export * as Module from "./kernel/Module.js"
+export * as Module from "./site/Module.js"
+/** @since 0.1.0 */
+export * as Host from "./site/Host.js"
 /** @since 0.1.0 */
 export * as Protocol from "./kernel/Protocol.js"
 /** @since 0.1.0 */
 export * as Router from "./kernel/Router.js"
 /** @since 0.1.0 */
-export * as Site from "./kernel/Site.js"
+export * as Site from "./site/Site.js"
 /** @since 0.1.0 */
 export * as Supervisor from "./kernel/Supervisor.js"
 /** @since 0.1.0 */

@@ -2,7 +2,8 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
-import * as Site from "../src/kernel/Site.js"
+import * as SimHost from "../src/sim/SimHost.js"
+import * as Site from "../src/site/Site.js"
 import * as Files from "../src/files/Files.js"
 import * as Ping from "../src/ping/Ping.js"
 import * as Engine from "../src/sim/Engine.js"
@@ -67,7 +68,7 @@ describe("simulator", () => {
             site: name,
             modules: [Ping.module, Files.module],
             transport: network.transport(name)
-          }).pipe(Effect.provide(stores), Effect.orDie)
+          }).pipe(Effect.provide(stores), Effect.provide(SimHost.layer()), Effect.orDie)
         )
       }
       const n1 = sites.get("n1")!

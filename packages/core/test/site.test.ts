@@ -1,13 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
-import * as Module from "../src/kernel/Module.js"
-import * as Site from "../src/kernel/Site.js"
+import * as Module from "../src/site/Module.js"
+import * as Site from "../src/site/Site.js"
 import * as Ping from "../src/ping/Ping.js"
+import * as SimHost from "../src/sim/SimHost.js"
 import * as MemoryStores from "../src/stores/Memory.js"
 import * as Builder from "../src/topology/Builder.js"
 
-const stores = MemoryStores.layer({ signingKey: new Uint8Array(32).fill(7), scrypt: { N: 1024 } })
+const stores = Layer.merge(
+  MemoryStores.layer({ signingKey: new Uint8Array(32).fill(7), scrypt: { N: 1024 } }),
+  SimHost.layer()
+)
 
 const topology = (modules: Record<string, unknown>) =>
   Builder.make("t")
@@ -26,6 +31,10 @@ describe("site", () => {
       })
       expect(site.modules.map((m) => m.name)).toEqual(["ping"])
       expect(site.modules[0]!.routes).toBeDefined()
+      // What the module's start returned is its service on this site, typed by the module.
+      const service = site.service(Ping.module)
+      expect(yield* service!.echo.ask(new Ping.Echo({ text: "its own" }))).toEqual({ text: "its own", site: "n1" })
+      expect(site.service({ name: "nothing", start: Ping.module.start })).toBeUndefined()
       const ping = Ping.refs(site.system, "n1")
       expect(yield* ping.echo.ask(new Ping.Echo({ text: "hello" }))).toEqual({ text: "hello", site: "n1" })
       yield* ping.counter.tell(new Ping.Increment({ by: 2 }))
@@ -116,7 +125,7 @@ describe("site", () => {
       const site = yield* Site.start({ topology: top, site: "n1", modules: [Ping.module] })
       expect(yield* Ping.refs(site.system, "n1").counter.ask(new Ping.GetCount())).toBe(4)
       // The simulator's invariant compares it with what was applied.
-      const context = { topology: top, site: () => site }
+      const context = { topology: top, site: () => site, service: () => site.service(Ping.module) }
       const tally = (n: number) => ({ accepted: [], delivered: new Map(), appliedTo: new Map([["counter@n1", n]]) })
       expect(yield* Ping.counterMatches(context, tally(4))).toBeUndefined()
       expect(yield* Ping.counterMatches(context, tally(5))).toBe("counter@n1 holds 4, 5 increments were applied")

@@ -16,6 +16,7 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -362,6 +363,19 @@ export interface Accounts {
   ) => Effect.Effect<IssuedToken, InvalidCredentials | AskError>
   /** Revokes the token here at once and, durably, at every other site; returns how many sites were told. */
   readonly revoke: (principal: Principal) => Effect.Effect<number, AccountsUnavailable | TellError | OutboxFull>
+  /** The home region of `name`, asked of its arbiter (within `timeout`, the ask default otherwise). */
+  readonly locate: (
+    name: string,
+    options?: { readonly timeout?: Duration.DurationInput }
+  ) => Effect.Effect<string, AccountNotFound | AskError>
+  /** Moves the account `name` to home region `to` (see {@link move}). */
+  readonly move: (
+    name: string,
+    to: string
+  ) => Effect.Effect<
+    { readonly from: string; readonly move: number },
+    AccountNotFound | AccountExists | AccountInvalid | AccountsUnavailable | AskError
+  >
 }
 
 /**
@@ -418,7 +432,10 @@ export const client = (options: {
       return others.length
     })
 
-  return { register, login, revoke }
+  const locate: Accounts["locate"] = (name, locateOptions) =>
+    ref(arbiter(name)).ask(new Locate({ name }), locateOptions)
+
+  return { register, login, revoke, locate, move: (name, to) => move({ topology, system, name, to }) }
 }
 
 /**

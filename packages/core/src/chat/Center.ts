@@ -17,7 +17,7 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Actor from "../kernel/Actor.js"
 import * as Address from "../kernel/Address.js"
-import type { SiteContext } from "../kernel/Module.js"
+import type { SiteContext } from "../site/Module.js"
 import type { KeyValueService } from "../stores/KeyValue.js"
 import {
   BUSINESS,

@@ -15,6 +15,7 @@
  * @since 0.1.0
  */
 import * as Schema from "effect/Schema"
+import * as Answer from "../api/Answer.js"
 import * as Protocol from "../kernel/Protocol.js"
 
 /**
@@ -122,7 +123,11 @@ export type Copy = typeof Copy.Type
  * @since 0.1.0
  * @category errors
  */
-export class GroupNotFound extends Schema.TaggedError<GroupNotFound>()("GroupNotFound", { group: Schema.String }) {
+export class GroupNotFound extends Schema.TaggedError<GroupNotFound>()(
+  "GroupNotFound",
+  { group: Schema.String },
+  Answer.annotations({ status: 404 })
+) {
   override get message() {
     return `no group ${this.group}`
   }
@@ -134,10 +139,14 @@ export class GroupNotFound extends Schema.TaggedError<GroupNotFound>()("GroupNot
  * @since 0.1.0
  * @category errors
  */
-export class GroupMoved extends Schema.TaggedError<GroupMoved>()("GroupMoved", {
-  group: Schema.String,
-  to: Schema.String
-}) {
+export class GroupMoved extends Schema.TaggedError<GroupMoved>()(
+  "GroupMoved",
+  {
+    group: Schema.String,
+    to: Schema.String
+  },
+  Answer.annotations({ status: 409 })
+) {
   override get message() {
     return `group ${this.group} moved to region ${this.to}`
   }
@@ -147,10 +156,14 @@ export class GroupMoved extends Schema.TaggedError<GroupMoved>()("GroupMoved", {
  * @since 0.1.0
  * @category errors
  */
-export class NotAMember extends Schema.TaggedError<NotAMember>()("NotAMember", {
-  group: Schema.String,
-  user: Schema.String
-}) {
+export class NotAMember extends Schema.TaggedError<NotAMember>()(
+  "NotAMember",
+  {
+    group: Schema.String,
+    user: Schema.String
+  },
+  Answer.annotations({ status: 403 })
+) {
   override get message() {
     return `${this.user} is not a member of group ${this.group}`
   }
@@ -160,10 +173,14 @@ export class NotAMember extends Schema.TaggedError<NotAMember>()("NotAMember", {
  * @since 0.1.0
  * @category errors
  */
-export class NotOwner extends Schema.TaggedError<NotOwner>()("NotOwner", {
-  group: Schema.String,
-  user: Schema.String
-}) {
+export class NotOwner extends Schema.TaggedError<NotOwner>()(
+  "NotOwner",
+  {
+    group: Schema.String,
+    user: Schema.String
+  },
+  Answer.annotations({ status: 403 })
+) {
   override get message() {
     return `only the owner of group ${this.group} may do this`
   }
@@ -190,7 +207,11 @@ export class UserMovedAway extends Schema.TaggedError<UserMovedAway>()("UserMove
  * @since 0.1.0
  * @category errors
  */
-export class ChatInvalid extends Schema.TaggedError<ChatInvalid>()("ChatInvalid", { reason: Schema.String }) {
+export class ChatInvalid extends Schema.TaggedError<ChatInvalid>()(
+  "ChatInvalid",
+  { reason: Schema.String },
+  Answer.annotations({ status: 400 })
+) {
   override get message() {
     return this.reason
   }
@@ -202,7 +223,11 @@ export class ChatInvalid extends Schema.TaggedError<ChatInvalid>()("ChatInvalid"
  * @since 0.1.0
  * @category errors
  */
-export class ChatBusy extends Schema.TaggedError<ChatBusy>()("ChatBusy", { reason: Schema.String }) {
+export class ChatBusy extends Schema.TaggedError<ChatBusy>()(
+  "ChatBusy",
+  { reason: Schema.String },
+  Answer.annotations({ status: 503, headers: { "retry-after": "2" } })
+) {
   override get message() {
     return `busy: ${this.reason}`
   }

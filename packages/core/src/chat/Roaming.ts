@@ -9,11 +9,9 @@
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Schedule from "effect/Schedule"
-import * as Accounts from "../accounts/Accounts.js"
 import * as Actor from "../kernel/Actor.js"
-import * as Address from "../kernel/Address.js"
 import type { AskError } from "../kernel/Errors.js"
-import type { SiteContext } from "../kernel/Module.js"
+import type { SiteContext } from "../site/Module.js"
 import { centerSite, chatRegions, refsOf } from "./Center.js"
 import {
   BUSINESS,
@@ -157,14 +155,8 @@ export const make = (context: SiteContext, limits: Limits): Effect.Effect<Roamin
       Effect.gen(function* () {
         const cached = users.get(user, yield* now)
         if (cached !== undefined) return cached
-        const arbiter = Accounts.accountsSite(topology, Accounts.arbiterRegion(topology, user))
-        if (arbiter === undefined) return yield* new ChatInvalid({ reason: "no accounts site in the topology" })
         const home = yield* lookups
-          .withPermits(1)(
-            context.system
-              .ref(Accounts.AccountsProtocol, Address.make(arbiter, Accounts.ACTOR))
-              .ask(new Accounts.Locate({ name: user }), { timeout: limits.lookupTimeout })
-          )
+          .withPermits(1)(context.accounts.locate(user, { timeout: limits.lookupTimeout }))
           .pipe(Effect.catchTag("AccountNotFound", () => new ChatInvalid({ reason: `no user named ${user}` })))
         users.set(user, home, yield* now)
         return home

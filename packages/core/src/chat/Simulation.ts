@@ -11,14 +11,19 @@ import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Random from "effect/Random"
 import * as Schema from "effect/Schema"
-import type { RunningSite } from "../kernel/Site.js"
-import * as Scenario from "../sim/Scenario.js"
+import * as Module from "../site/Module.js"
 import { centerSite, chatRegions } from "./Center.js"
-import type { ChatService } from "./Chat.js"
+import type { ChatService } from "./Service.js"
 
-type ServiceOf = () => (site: { readonly system: object }) => ChatService | undefined
+type Context = Module.SimContext<ChatService>
 
-interface Run {
+/**
+ * What the workload did in one run, for the invariants.
+ *
+ * @since 0.1.0
+ * @category simulation
+ */
+export interface Run {
   /** Accepted message id → group. */
   readonly accepted: Map<string, string>
   /** Group id → its members and owner. */
@@ -32,20 +37,24 @@ interface Run {
   planned: number
 }
 
-const runs = new WeakMap<Scenario.SimContext, Run>()
-const runOf = (context: Scenario.SimContext): Run => {
-  let run = runs.get(context)
-  if (run === undefined) {
-    run = { accepted: new Map(), groups: new Map(), users: new Map(), planned: 0 }
-    runs.set(context, run)
-  }
-  return run
-}
+/**
+ * A run's record, empty.
+ *
+ * @since 0.1.0
+ * @category simulation
+ */
+export const makeRun = (): Run => ({ accepted: new Map(), groups: new Map(), users: new Map(), planned: 0 })
 
 /** The running center site of `region`, if it is up. */
-const centerOf = (context: Scenario.SimContext, region: string): RunningSite | undefined => {
+const centerOf = (context: Context, region: string): Module.RunningSite | undefined => {
   const name = centerSite(context.topology, region)
   return name === undefined ? undefined : context.site(name)
+}
+
+/** The chat service of the running center of `region`, if it is up. */
+const serviceAt = (context: Context, region: string): ChatService | undefined => {
+  const name = centerSite(context.topology, region)
+  return name === undefined ? undefined : context.service(name)
 }
 
 /** Retries `attempt` every `retryMillis` until it succeeds (the run's end interrupts it). */
@@ -63,8 +72,8 @@ const untilDone = <A>(attempt: () => Effect.Effect<A, unknown>, retryMillis: num
  * @since 0.1.0
  * @category simulation
  */
-export const roamingTraffic = (serviceOf: ServiceOf) =>
-  Scenario.generator(
+export const roamingTraffic = (run: Run) =>
+  Module.generator(
     Schema.Struct({
       usersPerRegion: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 2 }),
       groups: Schema.optionalWith(Schema.Int.pipe(Schema.between(1, 100)), { default: () => 3 }),
@@ -76,13 +85,11 @@ export const roamingTraffic = (serviceOf: ServiceOf) =>
       startMillis: Schema.optionalWith(Schema.Number.pipe(Schema.nonNegative()), { default: () => 0 }),
       retryMillis: Schema.optionalWith(Schema.Number.pipe(Schema.positive()), { default: () => 250 })
     }),
-    (context, params) =>
+    (context: Context, params) =>
       Effect.gen(function* () {
-        const run = runOf(context)
         const regions = chatRegions(context.topology)
         const service = (region: string) => {
-          const site = centerOf(context, region)
-          const found = site === undefined ? undefined : serviceOf()(site)
+          const found = serviceAt(context, region)
           return found === undefined ? Effect.fail("down" as const) : Effect.succeed(found)
         }
         yield* Effect.sleep(params.startMillis)
@@ -193,10 +200,9 @@ export const roamingTraffic = (serviceOf: ServiceOf) =>
  * @category simulation
  */
 export const deliveredOnceInOrder =
-  (serviceOf: ServiceOf): Scenario.Invariant =>
+  (run: Run): Module.Invariant<ChatService> =>
   (context) =>
     Effect.gen(function* () {
-      const run = runOf(context)
       if (run.groups.size === 0) return "no group was created"
       // Liveness: a send retried through the whole run without being accepted is a failure too.
       if (run.accepted.size < run.planned) return `${run.accepted.size} of ${run.planned} sends were accepted`
@@ -205,8 +211,7 @@ export const deliveredOnceInOrder =
         const seqOf = new Map<string, number>()
         for (const member of info.members) {
           const home = run.users.get(member)!
-          const site = centerOf(context, home)
-          const service = site === undefined ? undefined : serviceOf()(site)
+          const service = serviceAt(context, home)
           if (service === undefined) return `the service center of ${home} is down at the end of the run`
           const read = yield* Effect.either(Effect.retry(service.history(member, group, 0, 1_000_000), { times: 3 }))
           if (read._tag === "Left") return `history of ${group} for ${member} failed: ${read.left.message}`
@@ -239,19 +244,16 @@ export const deliveredOnceInOrder =
  * @category simulation
  */
 export const queriesFromHome =
-  (serviceOf: ServiceOf): Scenario.Invariant =>
+  (run: Run): Module.Invariant<ChatService> =>
   (context) =>
     Effect.gen(function* () {
-      const run = runOf(context)
       for (const [group, info] of run.groups) {
-        const site = centerOf(context, info.home)
-        const home = site === undefined ? undefined : serviceOf()(site)
+        const home = serviceAt(context, info.home)
         if (home === undefined) return `the service center of ${info.home} is down at the end of the run`
         const truth = yield* Effect.either(Effect.retry(home.get(info.owner, group), { times: 3 }))
         if (truth._tag === "Left") return `${group} at its home: ${truth.left.message}`
         for (const region of chatRegions(context.topology)) {
-          const other = centerOf(context, region)
-          const service = other === undefined ? undefined : serviceOf()(other)
+          const service = serviceAt(context, region)
           if (service === undefined) return `the service center of ${region} is down at the end of the run`
           // A query is one ask each way: a lost packet is retried, as a client would.
           const answer = yield* Effect.either(Effect.retry(service.get(info.owner, group), { times: 3 }))

@@ -425,6 +425,29 @@ export class GeoIp extends Context.Tag("@meridian/core/files/GeoIp")<GeoIp, GeoI
 }
 
 /**
+ * Opens the GeoIP database a site's `geoipDatabase` names. Reading files and MaxMind's format are
+ * the host's: `@meridian/node` provides `MaxMindGeo.layerLoader`; {@link layerLoaderNone} is a
+ * binary that cannot read them (a site that names a database then refuses to start, saying so).
+ *
+ * @since 0.1.0
+ * @category services
+ */
+export class GeoIpLoader extends Context.Tag("@meridian/core/files/GeoIpLoader")<
+  GeoIpLoader,
+  { readonly load: (file: string) => Effect.Effect<GeoIpService, { readonly message: string }> }
+>() {}
+
+/**
+ * A binary without GeoIP support.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerLoaderNone: Layer.Layer<GeoIpLoader> = Layer.succeed(GeoIpLoader, {
+  load: () => Effect.fail({ message: "this binary cannot read GeoIP databases (geoipDatabase is set)" })
+})
+
+/**
  * Provides {@link GeoIp} for a site without a GeoIP database.
  *
  * @since 0.1.0

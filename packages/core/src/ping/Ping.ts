@@ -8,15 +8,15 @@
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import { answer } from "../api/Answer.js"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Actor from "../kernel/Actor.js"
 import type { ActorRef } from "../kernel/Actor.js"
 import * as Address from "../kernel/Address.js"
-import * as Module from "../kernel/Module.js"
 import * as Protocol from "../kernel/Protocol.js"
-import * as Scenario from "../sim/Scenario.js"
+import * as Module from "../site/Module.js"
 import type { KeyValueService } from "../stores/KeyValue.js"
 
 /**
@@ -147,14 +147,14 @@ const COUNTER_KEY = "counter"
  * @since 0.1.0
  * @category simulation
  */
-export const counterMatches: Scenario.Invariant = (context, tally) =>
+export const counterMatches: Module.Invariant<PingService> = (context, tally) =>
   Effect.gen(function* () {
     for (const [address, applied] of tally.appliedTo) {
       const parsed = Address.parse(address)
       if (parsed === undefined || parsed.actor !== "counter") continue
-      const site = context.site(parsed.site)
-      if (site === undefined) return `site ${parsed.site} is down at the end of the run`
-      const count = yield* Effect.either(refs(site.system, parsed.site).counter.ask(new GetCount()))
+      const service = context.service(parsed.site)
+      if (service === undefined) return `site ${parsed.site} is down at the end of the run`
+      const count = yield* Effect.either(service.counter.ask(new GetCount()))
       if (count._tag === "Left") return `counter@${parsed.site} did not answer: ${count.left.message}`
       if (count.right !== applied)
         return `counter@${parsed.site} holds ${count.right}, ${applied} increments were applied`
@@ -175,36 +175,28 @@ export const Settings = Schema.Struct({
 })
 
 /**
+ * The ping module's service on a site: its own echo and counter actors.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface PingService {
+  readonly echo: ActorRef<Echo>
+  readonly counter: ActorRef<Increment | GetCount>
+}
+
+/**
  * References to the ping actors of any site.
  *
  * @since 0.1.0
  * @category refs
  */
-export const refs = (
-  system: { readonly ref: Module.SiteContext["system"]["ref"] },
-  site: string
-): { readonly echo: ActorRef<Echo>; readonly counter: ActorRef<Increment | GetCount> } => ({
+export const refs = (system: { readonly ref: Module.SiteContext["system"]["ref"] }, site: string): PingService => ({
   echo: system.ref(EchoProtocol, Address.make(site, "echo")),
   counter: system.ref(CounterProtocol, Address.make(site, "counter"))
 })
 
 const json = (status: number, body: unknown) => HttpServerResponse.unsafeJson(body, { status })
-
-const errorResponse = (error: { readonly _tag: string; readonly message: string }) =>
-  json(
-    error._tag === "AskTimeout"
-      ? 504
-      : error._tag === "MailboxFull" || error._tag === "PendingAsksFull"
-        ? 503
-        : error._tag === "OutboxFull"
-          ? 503
-          : error._tag === "ParseError"
-            ? 400
-            : error._tag === "Unreachable"
-              ? 502
-              : 500,
-    { error: error._tag, message: error.message }
-  )
 
 /**
  * Simulator workload: durable `Increment`s from site `from` to the counter of site `to`, one
@@ -215,7 +207,7 @@ const errorResponse = (error: { readonly _tag: string; readonly message: string 
  * @since 0.1.0
  * @category simulation
  */
-export const durableIncrements = Scenario.generator(
+export const durableIncrements = Module.generator(
   Schema.Struct({
     from: Schema.String,
     to: Schema.String,
@@ -253,14 +245,14 @@ export const module = Module.make({
   name: "ping",
   description: "echo and counter actors for examples, tests and benchmarks",
   settings: Settings,
-  simulation: {
+  simulation: () => ({
     generators: { "durable-increments": durableIncrements },
     invariants: { "counter-matches": counterMatches }
-  },
+  }),
   start: (context, settings) =>
     Effect.gen(function* () {
       const options = { mailboxCapacity: settings.mailboxCapacity }
-      yield* context.spawn(echo(options))
+      const echoRef = yield* context.spawn(echo(options))
       const counterRef = yield* context.spawn(
         settings.persistCounter ? counter({ ...options, transactional: true }, context.stores.kv) : counter(options)
       )
@@ -274,14 +266,14 @@ export const module = Module.make({
             )
             const target = refs(context.system, query.site ?? context.site).echo
             return json(200, yield* target.ask(new Echo({ text: query.text })))
-          }).pipe(Effect.catchAll(errorResponse))
+          }).pipe(answer)
         ),
         HttpLayerRouter.route(
           "GET",
           "/v1/ping/counter",
           counterRef.ask(new GetCount()).pipe(
             Effect.map((count) => json(200, { count })),
-            Effect.catchAll(errorResponse)
+            answer
           )
         ),
         // `count` durable increments of the counter of `site` (this one by default): answers once
@@ -300,9 +292,9 @@ export const module = Module.make({
             const message = new Increment({ by: 1 })
             for (let i = 0; i < query.count; i++) yield* target.tellDurable(message)
             return json(202, { accepted: query.count })
-          }).pipe(Effect.catchAll(errorResponse))
+          }).pipe(answer)
         )
       ])
-      return { routes }
+      return { service: { echo: echoRef, counter: counterRef } satisfies PingService, routes }
     })
 })

@@ -16,20 +16,16 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import type * as Module from "../kernel/Module.js"
 import type * as Routing from "../kernel/Routing.js"
-import * as Site from "../kernel/Site.js"
-import type { Blobs } from "../stores/Blobs.js"
-import type { Dedupe } from "../stores/Dedupe.js"
-import type { Identity } from "../stores/Identity.js"
-import type { KeyValue } from "../stores/KeyValue.js"
+import type * as Host from "../site/Host.js"
+import type * as Module from "../site/Module.js"
+import * as Site from "../site/Site.js"
 import * as MemoryStores from "../stores/Memory.js"
-import type { Outbox } from "../stores/Outbox.js"
-import type { Staging } from "../stores/Staging.js"
 import type { Topology } from "../topology/Topology.js"
 import * as Engine from "./Engine.js"
-import type { Invariant, Scenario, SimContext, Tally } from "./Scenario.js"
+import type { Scenario } from "./Scenario.js"
 import { millis } from "./Scenario.js"
+import * as SimHost from "./SimHost.js"
 import * as SimNetwork from "./SimNetwork.js"
 import * as Trace from "./Trace.js"
 
@@ -40,7 +36,7 @@ import * as Trace from "./Trace.js"
  * @since 0.1.0
  * @category invariants
  */
-export const exactlyOnce: Invariant = (_context, tally) =>
+export const exactlyOnce: Module.Invariant = (_context, tally) =>
   Effect.sync(() => {
     const lost: Array<string> = []
     const twice: Array<string> = []
@@ -59,7 +55,7 @@ export const exactlyOnce: Invariant = (_context, tally) =>
  * @since 0.1.0
  * @category invariants
  */
-export const builtinInvariants: Readonly<Record<string, Invariant>> = { "exactly-once": exactlyOnce }
+export const builtinInvariants: Readonly<Record<string, Module.Invariant>> = { "exactly-once": exactlyOnce }
 
 /**
  * @since 0.1.0
@@ -79,22 +75,26 @@ export interface Result {
   readonly stoppedBy: Engine.StoppedBy
 }
 
+/** One run's simulator plug-ins, by module name (each made once per run). */
+type Plugins = ReadonlyMap<string, Module.Simulation<never>>
+
+const pluginsOf = (modules: Module.Registry): Plugins =>
+  new Map(modules.flatMap((m) => (m.simulation === undefined ? [] : [[m.name, m.simulation()] as const])))
+
 /**
- * Name lookup of a generator or invariant: `module/name` or a kernel built-in.
- *
- * @since 0.1.0
- * @category utils
+ * Name lookup of a generator or invariant, `module/name`: the module's name and the entry.
  */
 const lookup = <A>(
-  modules: Module.Registry,
+  plugins: Plugins,
   name: string,
-  pick: (simulation: NonNullable<Module.Any["simulation"]>) => Readonly<Record<string, A>> | undefined
-): A | undefined => {
+  pick: (simulation: Module.Simulation<never>) => Readonly<Record<string, A>> | undefined
+): { readonly module: string; readonly entry: A } | undefined => {
   const slash = name.indexOf("/")
   if (slash <= 0) return undefined
-  const module = modules.find((m) => m.name === name.slice(0, slash))
-  const table = module?.simulation === undefined ? undefined : pick(module.simulation)
-  return table?.[name.slice(slash + 1)]
+  const module = name.slice(0, slash)
+  const plugin = plugins.get(module)
+  const entry = plugin === undefined ? undefined : pick(plugin)?.[name.slice(slash + 1)]
+  return entry === undefined ? undefined : { module, entry }
 }
 
 /**
@@ -105,16 +105,17 @@ const lookup = <A>(
  */
 export const problems = (scenario: Scenario, topology: Topology, modules: Module.Registry): ReadonlyArray<string> => {
   const out: Array<string> = []
+  const plugins = pluginsOf(modules)
   scenario.workload.forEach((w, i) => {
-    const generator = lookup(modules, w.generator, (s) => s.generators)
+    const generator = lookup(plugins, w.generator, (s) => s.generators)
     if (generator === undefined) out.push(`workload[${i}].generator: no generator named ${w.generator}`)
     else {
-      const decoded = Schema.decodeUnknownEither(generator.params)(w.params ?? {})
+      const decoded = Schema.decodeUnknownEither(generator.entry.params)(w.params ?? {})
       if (Either.isLeft(decoded)) out.push(`workload[${i}].params: ${decoded.left.message}`)
     }
   })
   scenario.invariants.forEach((name, i) => {
-    if (builtinInvariants[name] === undefined && lookup(modules, name, (s) => s.invariants) === undefined) {
+    if (builtinInvariants[name] === undefined && lookup(plugins, name, (s) => s.invariants) === undefined) {
       out.push(`invariants[${i}]: no invariant named ${name}`)
     }
   })
@@ -151,7 +152,7 @@ const profile = (p: Scenario["network"]): Partial<SimNetwork.LinkProfile> => ({
  * @since 0.1.0
  * @category models
  */
-export type SiteStores = Outbox | Dedupe | KeyValue | Blobs | Staging | Identity
+export type SiteStores = Site.SiteStores
 
 /**
  * Runs `scenario` with `seed`, synchronously, on virtual time.
@@ -176,6 +177,11 @@ export const run = (options: {
    * that scenarios run with real SQL.
    */
   readonly stores?: (site: string, signingKey: Uint8Array) => Layer.Layer<SiteStores, unknown>
+  /**
+   * Each site's host services (file system, listeners, HTTP client), built once per run like the
+   * stores. Default: the simulated ones of {@link SimHost}.
+   */
+  readonly host?: (site: string) => Layer.Layer<Host.Services, unknown>
 }): Result => {
   const { scenario, topology, modules, seed } = options
   const trace: Array<string> = []
@@ -262,6 +268,9 @@ export const run = (options: {
       const signingKey = sha256(utf8ToBytes(`meridian-sim:${seed}:${i}:${name}`))
       stores.set(name, yield* Layer.build(Layer.orDie(makeStores(name, signingKey))))
     }
+    const hosts = new Map<string, Context.Context<Host.Services>>()
+    const makeHost = options.host ?? (() => SimHost.layer())
+    for (const name of siteNames) hosts.set(name, yield* Layer.build(Layer.orDie(makeHost(name))))
 
     const running = new Map<string, { site: Site.RunningSite; scope: Scope.CloseableScope }>()
     const routing = routingConfig(scenario)
@@ -322,12 +331,18 @@ export const run = (options: {
           transport: network.transport(name),
           routing,
           onRouterEvent: onRouterEvent(name)
-        }).pipe(Scope.extend(scope), Effect.provide(stores.get(name)!), Effect.orDie)
+        }).pipe(Scope.extend(scope), Effect.provide(stores.get(name)!), Effect.provide(hosts.get(name)!), Effect.orDie)
         running.set(name, { site, scope })
       })
     for (const name of siteNames) yield* startSite(name)
 
-    const context: SimContext = { topology, site: (name) => running.get(name)?.site }
+    const plugins = pluginsOf(modules)
+    const site = (name: string) => running.get(name)?.site
+    const contextOf = (module: string): Module.SimContext<never> => ({
+      topology,
+      site,
+      service: (name) => running.get(name)?.site.modules.find((m) => m.name === module)?.service as never
+    })
 
     for (const fault of scenario.faults) {
       const apply = Effect.gen(function* () {
@@ -351,17 +366,23 @@ export const run = (options: {
     }
 
     for (const item of scenario.workload) {
-      const generator = lookup(modules, item.generator, (s) => s.generators)!
-      const params = yield* Effect.orDie(Schema.decodeUnknown(generator.params)(item.params ?? {}))
-      yield* Effect.forkScoped(generator.run(context, params))
+      const generator = lookup(plugins, item.generator, (s) => s.generators)!
+      const params = yield* Effect.orDie(Schema.decodeUnknown(generator.entry.params)(item.params ?? {}))
+      yield* Effect.forkScoped(generator.entry.run(contextOf(generator.module), params))
     }
 
     yield* Effect.sleep(duration)
 
-    const tally: Tally = { accepted, delivered, appliedTo }
+    const tally: Module.Tally = { accepted, delivered, appliedTo }
     for (const name of scenario.invariants) {
-      const invariant = builtinInvariants[name] ?? lookup(modules, name, (s) => s.invariants)!
-      const message = yield* invariant(context, tally)
+      const builtin = builtinInvariants[name]
+      const message =
+        builtin === undefined
+          ? yield* Effect.suspend(() => {
+              const found = lookup(plugins, name, (s) => s.invariants)!
+              return found.entry(contextOf(found.module), tally)
+            })
+          : yield* builtin(contextOf(""), tally)
       if (message !== undefined) violations.push({ invariant: name, message })
     }
     for (const { scope } of running.values()) yield* Scope.close(scope, Exit.void)

@@ -1,20 +1,19 @@
 /**
  * A scenario is data: the topology it runs on, the simulated network, the workload, the faults on
  * a simulated timeline and the invariants checked at the end. Workload generators and invariants
- * are pluggable: the kernel ships `exactly-once`, and each module registers its own (the `ping`
- * module ships the first generator), so every system's scenario runs under the same command.
+ * are pluggable: the runner ships `exactly-once`, and each module brings its own through its
+ * simulator plug-in (`Module.simulation`, in the site layer), so every system's scenario runs
+ * under the same command.
  *
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as Yaml from "yaml"
-import type { RunningSite } from "../kernel/Site.js"
 import { Name } from "../kernel/Address.js"
-import { problemsFromParseError, type Problem, type Topology } from "../topology/Topology.js"
+import { problemsFromParseError, type Problem } from "../topology/Topology.js"
 
 /** `"250 millis"`, `"5 seconds"`, or a number of milliseconds. */
 const DurationText = Schema.Union(
@@ -145,74 +144,3 @@ export const parse = (text: string): Either.Either<Scenario, ScenarioError> => {
     )
   )
 }
-
-/**
- * What a workload generator or an invariant can see of the running simulation.
- *
- * @since 0.1.0
- * @category models
- */
-export interface SimContext {
-  readonly topology: Topology
-  /** The running incarnation of a site, or `undefined` while it is crashed. */
-  readonly site: (name: string) => RunningSite | undefined
-}
-
-/**
- * Counts the runner keeps from the trace, for invariants.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Tally {
-  /** Durable envelope ids accepted (in an outbox), in order. */
-  readonly accepted: ReadonlyArray<string>
-  /** Deliveries applied to recipients, per envelope id. */
-  readonly delivered: ReadonlyMap<string, number>
-  /** Accepted durable messages applied, per recipient address (`actor@site`). */
-  readonly appliedTo: ReadonlyMap<string, number>
-}
-
-/**
- * A workload generator: runs during the scenario (forked at its start).
- *
- * @since 0.1.0
- * @category models
- */
-export interface Generator {
-  readonly params: Schema.Schema<unknown, unknown, never>
-  readonly run: (context: SimContext, params: unknown) => Effect.Effect<void>
-}
-
-/**
- * An invariant checked when the run ends: `undefined` holds, a string says what was violated.
- *
- * @since 0.1.0
- * @category models
- */
-export type Invariant = (context: SimContext, tally: Tally) => Effect.Effect<string | undefined>
-
-/**
- * What a module contributes to the simulator.
- *
- * @since 0.1.0
- * @category models
- */
-export interface Simulation {
-  readonly generators?: Readonly<Record<string, Generator>>
-  readonly invariants?: Readonly<Record<string, Invariant>>
-}
-
-/**
- * Declares a generator with typed parameters (decoded from the scenario's `params`).
- *
- * @since 0.1.0
- * @category constructors
- */
-export const generator = <P, I>(
-  params: Schema.Schema<P, I, never>,
-  run: (context: SimContext, params: P) => Effect.Effect<void>
-): Generator => ({
-  params: params as unknown as Schema.Schema<unknown, unknown, never>,
-  run: run as (context: SimContext, params: unknown) => Effect.Effect<void>
-})

@@ -125,3 +125,21 @@ export const layer = (
   options: MaxMindGeoOptions
 ): Layer.Layer<Directory.GeoIp, GeoIpDatabaseError, FileSystem.FileSystem> =>
   Layer.effect(Directory.GeoIp, make(options))
+
+/**
+ * The file service's {@link Directory.GeoIpLoader}: opens the MaxMind database a site's
+ * `geoipDatabase` names, through the host's file system.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerLoader: Layer.Layer<Directory.GeoIpLoader, never, FileSystem.FileSystem> = Layer.effect(
+  Directory.GeoIpLoader,
+  Effect.map(FileSystem.FileSystem, (fs) => ({
+    load: (file: string) =>
+      make({ file }).pipe(
+        Effect.provideService(FileSystem.FileSystem, fs),
+        Effect.mapError((e) => ({ message: `GeoIP database ${e.file}: ${e.reason}` }))
+      )
+  }))
+)

@@ -7,7 +7,7 @@
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import { CurrentPrincipal, layerAuthentication, NotFound, SiteApi, Unavailable } from "@meridian/core/api/SiteApi"
-import type * as Site from "@meridian/core/kernel/Site"
+import type * as Site from "@meridian/core/site/Site"
 import { type IdentityService, requireRole } from "@meridian/core/stores/Identity"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"

@@ -5,8 +5,9 @@
  *
  * @since 0.1.0
  */
-import type * as Module from "@meridian/core/kernel/Module"
-import * as Site from "@meridian/core/kernel/Site"
+import type * as Host from "@meridian/core/site/Host"
+import type * as Module from "@meridian/core/site/Module"
+import * as Site from "@meridian/core/site/Site"
 import type { Blobs } from "@meridian/core/stores/Blobs"
 import type { Dedupe } from "@meridian/core/stores/Dedupe"
 import { Identity } from "@meridian/core/stores/Identity"
@@ -16,10 +17,12 @@ import type { Staging } from "@meridian/core/stores/Staging"
 import { parseHostPort, type Topology } from "@meridian/core/topology/Topology"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as V8 from "node:v8"
 import * as SiteHttp from "../http/SiteHttp.js"
 import * as TcpTransport from "../tcp/TcpTransport.js"
+import * as NodeHost from "./NodeHost.js"
 
 /**
  * Environment variable that carries the shared secret when the topology does not.
@@ -77,6 +80,8 @@ export const start = (options: {
   readonly drainTimeout?: Duration.DurationInput
   /** Leave V8's settings as they are (see {@link tuneV8}); default false. */
   readonly keepV8Defaults?: boolean
+  /** What modules get from the machine; default: the real ones ({@link NodeHost.layer}). */
+  readonly host?: Layer.Layer<Host.Services>
 }): Effect.Effect<SiteNode, Error, Scope.Scope | Outbox | Dedupe | KeyValue | Blobs | Staging | Identity> =>
   Effect.gen(function* () {
     const { topology, site } = options
@@ -95,7 +100,10 @@ export const start = (options: {
       modules: options.modules,
       transport,
       ...(options.drainTimeout === undefined ? {} : { drainTimeout: options.drainTimeout })
-    }).pipe(Effect.mapError((e) => new Error(e.message)))
+    }).pipe(
+      Effect.provide(options.host ?? NodeHost.layer),
+      Effect.mapError((e) => new Error(e.message))
+    )
     const addresses = [
       { name: "main", value: info.http },
       ...Object.entries(info.carriers).map(([name, carrier]) => ({ name, value: carrier.http }))

@@ -1,7 +1,8 @@
 /**
- * Assembles one site of a topology: its actor system, the root supervisor, and every module the
- * topology gives the site, each under a supervisor of its own and with its settings decoded by
- * its own Schema. Every problem is reported at once, before anything starts.
+ * Assembles one site of a topology: its actor system, the root supervisor, the built-in accounts
+ * module, and every module the topology gives the site, each under a supervisor of its own, with
+ * its settings decoded by its own Schema and the host's services (`Host.Services`) provided.
+ * Every problem is reported at once, before anything starts.
  *
  * @since 0.1.0
  */
@@ -12,12 +13,16 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
-import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import type * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as Accounts from "../accounts/Accounts.js"
+import * as AccountsModule from "../accounts/Module.js"
+import * as ActorSystem from "../kernel/ActorSystem.js"
+import * as DeadLetters from "../kernel/DeadLetters.js"
+import { isolated, Router } from "../kernel/Router.js"
+import * as Routing from "../kernel/Routing.js"
+import * as Supervisor from "../kernel/Supervisor.js"
 import { Blobs } from "../stores/Blobs.js"
 import { Dedupe } from "../stores/Dedupe.js"
 import { Identity, validateRegistration } from "../stores/Identity.js"
@@ -26,13 +31,9 @@ import { Outbox } from "../stores/Outbox.js"
 import { Staging } from "../stores/Staging.js"
 import { direct as directUnitOfWork, UnitOfWork } from "../stores/UnitOfWork.js"
 import { problemsFromParseError, type Problem, type Topology } from "../topology/Topology.js"
-import * as ActorSystem from "./ActorSystem.js"
-import * as DeadLetters from "./DeadLetters.js"
-import type * as Module from "./Module.js"
-import { isolated, Router } from "./Router.js"
-import * as Routing from "./Routing.js"
 import type { TransportService } from "../transport/Transport.js"
-import * as Supervisor from "./Supervisor.js"
+import type * as Host from "./Host.js"
+import type * as Module from "./Module.js"
 
 /**
  * The site could not start; `problems` lists every reason.
@@ -81,24 +82,15 @@ export interface Options {
  * @since 0.1.0
  * @category models
  */
-export interface RunningSite {
-  readonly name: string
-  readonly system: ActorSystem.ActorSystemService
-  /** The modules started, in order, with the routes each declared. */
-  readonly modules: ReadonlyArray<{
-    readonly name: string
-    readonly routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter> | undefined
-    readonly metrics: (() => ReadonlyArray<string>) | undefined
-  }>
-  /** The router, when the site has a transport. */
-  readonly routing: Routing.Routing | undefined
-  /** Registration, login and revocation across the topology (the site's `accounts` actor). */
-  readonly accounts: Accounts.Accounts
-  /** Fails when the root supervisor gives up (the site can no longer serve). */
-  readonly awaitEscalation: Effect.Effect<never, Supervisor.Escalated>
-  /** Stops every actor, draining mailboxes within `timeout`. Also runs when the scope closes. */
-  readonly shutdown: (timeout?: Duration.DurationInput) => Effect.Effect<void>
-}
+export type RunningSite = Module.RunningSite
+
+/**
+ * The stores a site runs on.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type SiteStores = Outbox | Dedupe | KeyValue | Blobs | Staging | Identity
 
 /**
  * Starts a site in the current scope. Closing the scope drains and stops it.
@@ -108,7 +100,7 @@ export interface RunningSite {
  */
 export const start = (
   options: Options
-): Effect.Effect<RunningSite, SiteStartError, Scope.Scope | Dedupe | Outbox | KeyValue | Blobs | Staging | Identity> =>
+): Effect.Effect<RunningSite, SiteStartError, Scope.Scope | SiteStores | Host.Services> =>
   Effect.gen(function* () {
     const { site, topology } = options
     const fail = (problems: ReadonlyArray<Problem>) => new SiteStartError({ site, problems })
@@ -175,12 +167,6 @@ export const start = (
       atomically: Option.getOrElse(yield* Effect.serviceOption(UnitOfWork), () => directUnitOfWork).atomically
     }
 
-    // The accounts actor runs on every site, under a supervisor of its own, before any module.
-    const accountsSupervisor = Supervisor.make("kernel:accounts", options.moduleSupervision ?? {})
-    yield* system.root.add(Supervisor.asChild(accountsSupervisor))
-    yield* system
-      .spawn(Accounts.actor(stores), { supervisor: accountsSupervisor })
-      .pipe(Effect.mapError((e) => fail([{ path: "accounts", message: e.message }])))
     const accounts = Accounts.client({
       site,
       topology,
@@ -188,13 +174,16 @@ export const start = (
       identity: stores.identity,
       validate: (name, password) => validateRegistration(name, password)
     })
-    yield* Accounts.sendPendingClaims({ kv: stores.kv, topology, system }).pipe(
-      Effect.catchAll((e) => Effect.logWarning(`accounts: pending claims not sent yet: ${e.message}`))
-    )
 
+    // The built-in accounts module runs on every site, before any module of the topology. Its
+    // supervisor keeps the id it had when accounts were part of the kernel (the status page shows it).
+    const builtins = [{ module: AccountsModule.module as Module.Any, settings: {}, supervisorId: "kernel:accounts" }]
     const started: Array<RunningSite["modules"][number]> = []
-    for (const { module, settings } of plan) {
-      const supervisor = Supervisor.make(`module:${module.name}`, options.moduleSupervision ?? {})
+    for (const { module, settings, supervisorId } of [
+      ...builtins,
+      ...plan.map((p) => ({ ...p, supervisorId: `module:${p.module.name}` }))
+    ]) {
+      const supervisor = Supervisor.make(supervisorId, options.moduleSupervision ?? {})
       yield* system.root.add(Supervisor.asChild(supervisor))
       const context: Module.SiteContext = {
         site,
@@ -207,7 +196,8 @@ export const start = (
             supervisor,
             ...(spawnOptions?.name === undefined ? {} : { name: spawnOptions.name })
           }),
-        stores
+        stores,
+        accounts
       }
       const result = yield* Effect.either(Effect.catchAllDefect(module.start(context, settings as never), Effect.fail))
       if (Either.isLeft(result)) {
@@ -218,13 +208,20 @@ export const start = (
           }
         ])
       }
-      started.push({ name: module.name, routes: result.right.routes, metrics: result.right.metrics })
+      started.push({
+        name: module.name,
+        service: result.right.service,
+        routes: result.right.routes,
+        metrics: result.right.metrics
+      })
     }
+    const services = new Map(started.map((m) => [m.name, m.service]))
 
     return {
       name: site,
       system,
-      modules: started,
+      modules: started.slice(builtins.length),
+      service: <A>(module: Module.Serving<A>) => services.get(module.name) as A | undefined,
       routing,
       accounts,
       awaitEscalation: Fiber.join(root),
