@@ -12,7 +12,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
-import type * as Schema from "effect/Schema"
+import * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 
 const AnnotationHeaders: unique symbol = Symbol.for("@meridian/core/api/Answer/AnnotationHeaders")
@@ -31,6 +31,18 @@ export const annotations = <A>(options: {
   if (options.headers !== undefined) result[AnnotationHeaders] = options.headers
   return result as Schema.Annotations.Schema<A>
 }
+
+/**
+ * The body of every refusal, `{ "error": tag, "message": ... }`: what a module's `HttpApi`
+ * description of a raw route names as its errors (`.addError(Answer.ErrorBody, { status: 404 })`).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const ErrorBody = Schema.Struct({
+  error: Schema.String.annotations({ description: "the error's name, e.g. NotFound, AskTimeout" }),
+  message: Schema.String.annotations({ description: "what went wrong, as a sentence" })
+}).annotations({ identifier: "Refusal", description: "Why the request was refused" })
 
 /**
  * The statuses of the kernel's errors (and of Schema's `ParseError`), which know nothing of HTTP.

@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import type * as HttpApi from "@effect/platform/HttpApi"
 import type * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -100,6 +101,12 @@ export interface Started<A> {
    * streaming routes with `HttpLayerRouter.add`; answer errors with `api/Answer.ts`).
    */
   readonly routes?: Layer.Layer<never, never, HttpLayerRouter.HttpRouter>
+  /**
+   * The module's HTTP API as `HttpApi` groups: its endpoints join the site's OpenAPI document
+   * (`/openapi.json`, `/docs`). Routes built with `HttpApiBuilder` serve such an API; raw routes
+   * (streams, tus, redirects) are described in one (`Answer.ErrorBody` for their refusals).
+   */
+  readonly api?: HttpApi.HttpApi.Any
   /**
    * Prometheus lines this module adds to `/metrics` (`name{labels} value`; the site label is
    * added), read at each scrape.
@@ -202,6 +209,7 @@ export interface RunningSite {
     readonly name: string
     readonly service: unknown
     readonly routes: Layer.Layer<never, never, HttpLayerRouter.HttpRouter> | undefined
+    readonly api: HttpApi.HttpApi.Any | undefined
     readonly metrics: (() => ReadonlyArray<string>) | undefined
   }>
   /**

@@ -212,6 +212,7 @@ export const start = (
         name: module.name,
         service: result.right.service,
         routes: result.right.routes,
+        api: result.right.api,
         metrics: result.right.metrics
       })
     }

@@ -6,11 +6,13 @@
  *
  * @since 0.1.0
  */
+import type * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as OpenApi from "@effect/platform/OpenApi"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { SiteApi } from "@meridian/core/api/SiteApi"
 import type * as Site from "@meridian/core/site/Site"
@@ -238,6 +240,18 @@ td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}th{background:#f4f
 }
 
 /**
+ * The site API with every module's `HttpApi` added: what `/openapi.json` and `/docs` describe.
+ *
+ * @since 0.1.0
+ * @category docs
+ */
+export const documentedApi = (site: Pick<Site.RunningSite, "modules">): HttpApi.HttpApi.AnyWithProps =>
+  site.modules.reduce<HttpApi.HttpApi.AnyWithProps>(
+    (api, m) => (m.api === undefined ? api : api.addHttpApi(m.api as HttpApi.HttpApi.AnyWithProps)),
+    SiteApi as unknown as HttpApi.HttpApi.AnyWithProps
+  )
+
+/**
  * Serves the site on each address (`port` 0 binds a free port; the real one is in the result).
  *
  * @since 0.1.0
@@ -274,14 +288,20 @@ export const serve = (options: {
         Effect.map(status(site, loads, extras), (s) => HttpServerResponse.html(page(s)))
       )
     ])
-    // The site API (accounts, operator routes) with its OpenAPI document and a docs page.
-    const api = HttpLayerRouter.addHttpApi(SiteApi, { openapiPath: "/openapi.json" }).pipe(
+    // The site API (accounts, operator routes); the OpenAPI document and the docs page describe it
+    // together with every module's API.
+    const documented = documentedApi(site)
+    const openapi = OpenApi.fromApi(documented)
+    const api = HttpLayerRouter.addHttpApi(SiteApi).pipe(
       Layer.provide(
         SiteApiLive.layer({ site, identity: options.identity, details: () => details(site, loads, extras) })
       ),
       Layer.provide(NodeHttpServer.layerContext)
     )
-    const docs = HttpApiScalar.layerHttpLayerRouter({ api: SiteApi, path: "/docs" })
+    const docs = Layer.merge(
+      HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(openapi))),
+      HttpApiScalar.layerHttpLayerRouter({ api: documented, path: "/docs" })
+    )
     const moduleRoutes = site.modules.flatMap((m) => (m.routes === undefined ? [] : [m.routes]))
     // A fresh memo map: several sites in one process (tests) must not share one router.
     const app = yield* HttpLayerRouter.toHttpEffect(Layer.mergeAll(own, api, docs, ...moduleRoutes)).pipe(
