@@ -279,7 +279,10 @@ describe("SimHost file system", () => {
               return { directory, existed: yield* fs.exists(directory) }
             })
           )
+          const file = yield* fs.makeTempFile({ suffix: ".txt" })
           return {
+            file,
+            fileSize: Number((yield* fs.stat(file)).size),
             full: full._tag === "SystemError" ? full.description : undefined,
             ...scoped,
             after: yield* fs.exists(scoped.directory)
@@ -292,6 +295,8 @@ describe("SimHost file system", () => {
     expect(first.directory).toMatch(/^\/tmp\/job-[A-Za-z0-9]{6}$/)
     expect(first.existed).toBe(true)
     expect(first.after).toBe(false)
+    expect(first.file).toMatch(/^\/tmp\/[A-Za-z0-9]{6}\/[A-Za-z0-9]{12}\.txt$/)
+    expect(first.fileSize).toBe(0)
     expect(run().directory).toBe(first.directory)
   })
 

@@ -51,6 +51,7 @@ import * as Random from "effect/Random"
 import type { ReadonlyRecord } from "effect/Record"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
+import { concatBytes } from "@noble/hashes/utils.js"
 import * as Host from "../site/Host.js"
 
 // ---------------------------------------------------------------------------------------------
@@ -78,12 +79,13 @@ const utf8Decoder = new web.TextDecoder()
 // File system
 
 /**
- * Default bound on the events a watcher holds that its consumer has not taken yet.
+ * Default bound on the events a watcher holds that its consumer has not taken yet (the same on
+ * both hosts).
  *
  * @since 0.1.0
  * @category bounds
  */
-export const DEFAULT_WATCH_QUEUE_CAPACITY = 1024
+export const DEFAULT_WATCH_QUEUE_CAPACITY = Host.DEFAULT_WATCH_QUEUE_CAPACITY
 
 /**
  * Default bound on the bytes all files of one simulated file system hold together (its disk).
@@ -99,10 +101,9 @@ export const DEFAULT_FILE_SYSTEM_CAPACITY_BYTES = 256 * 1024 * 1024
  */
 export interface FileSystemOptions {
   /**
-   * Events one watcher holds before its stream fails (default {@link DEFAULT_WATCH_QUEUE_CAPACITY}).
-   * Overflow policy: the stream delivers what it holds, then fails with `SystemError` reason
-   * `"Unknown"` (what NodeFileSystem reports when its watcher fails): events were lost, the
-   * consumer must rescan. A dropped event is never silent.
+   * Events one watcher holds before its stream fails (default {@link DEFAULT_WATCH_QUEUE_CAPACITY};
+   * the overflow policy is `Host.DEFAULT_WATCH_QUEUE_CAPACITY`'s: the stream delivers what it
+   * holds, then fails with `SystemError` reason `"Unknown"`, the consumer must rescan).
    */
   readonly watchQueueCapacity?: number
   /** Bytes all files may hold together; a write past it fails like a full disk (ENOSPC). */
@@ -561,11 +562,7 @@ export const makeFileSystem = (options: FileSystemOptions = {}): FileSystem.File
     Effect.gen(function* () {
       const directory = yield* makeTempDirectory(method, options)
       const path = `${directory}/${yield* randomName(12)}${options?.suffix ?? ""}`
-      yield* writeFileSync(path, new Uint8Array(0), "wx", 0o600).pipe(
-        Effect.mapError((error) =>
-          error._tag === "SystemError" ? new PlatformError.SystemError({ ...error, method }) : error
-        )
-      )
+      yield* operation(method, (now) => writeContents(path, new Uint8Array(0), parseFlag("wx"), 0o600, now, "open"))
       return path
     })
 
@@ -1341,15 +1338,7 @@ class BodyReader<E> {
             : Effect.void
         }
       ).pipe(
-        Effect.map(() => {
-          const bytes = new Uint8Array(size)
-          let offset = 0
-          for (const part of parts) {
-            bytes.set(part, offset)
-            offset += part.length
-          }
-          return bytes
-        }),
+        Effect.map(() => concatBytes(...parts)),
         Effect.onExit((exit) => Effect.sync(() => (this.whole = exit)))
       )
     })
@@ -1377,11 +1366,42 @@ class BodyReader<E> {
   }
 }
 
-/** The server's view of a simulated client request. */
-class SimServerRequest extends Inspectable.Class implements HttpServerRequest.HttpServerRequest {
-  readonly [HttpServerRequest.TypeId]: HttpServerRequest.TypeId = HttpServerRequest.TypeId
+/** The body half of an `HttpIncomingMessage` over a {@link BodyReader}: the same on both sides. */
+abstract class IncomingBody<E> extends Inspectable.Class {
   readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
-  private readonly body: BodyReader<HttpServerError.RequestError>
+  protected abstract readonly body: BodyReader<E>
+  /** An empty body read as JSON: `null` on the client (as the platform's clients give), a failure on the server. */
+  protected abstract readonly emptyJsonIsNull: boolean
+
+  get stream(): Stream.Stream<Uint8Array, E> {
+    return this.body.stream
+  }
+
+  get text(): Effect.Effect<string, E> {
+    return this.body.text
+  }
+
+  get json(): Effect.Effect<unknown, E> {
+    return this.body.json(this.emptyJsonIsNull)
+  }
+
+  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, E> {
+    return this.body.urlParams
+  }
+
+  get arrayBuffer(): Effect.Effect<ArrayBuffer, E> {
+    return this.body.arrayBuffer
+  }
+}
+
+/** The server's view of a simulated client request. */
+class SimServerRequest
+  extends IncomingBody<HttpServerError.RequestError>
+  implements HttpServerRequest.HttpServerRequest
+{
+  readonly [HttpServerRequest.TypeId]: HttpServerRequest.TypeId = HttpServerRequest.TypeId
+  protected readonly body: BodyReader<HttpServerError.RequestError>
+  protected readonly emptyJsonIsNull = false
 
   constructor(
     readonly source: HttpClientRequest.HttpClientRequest,
@@ -1419,26 +1439,6 @@ class SimServerRequest extends Inspectable.Class implements HttpServerRequest.Ht
 
   get cookies(): ReadonlyRecord<string, string> {
     return Cookies.parseHeader(this.headers.cookie ?? "")
-  }
-
-  get stream(): Stream.Stream<Uint8Array, HttpServerError.RequestError> {
-    return this.body.stream
-  }
-
-  get text(): Effect.Effect<string, HttpServerError.RequestError> {
-    return this.body.text
-  }
-
-  get json(): Effect.Effect<unknown, HttpServerError.RequestError> {
-    return this.body.json(false)
-  }
-
-  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpServerError.RequestError> {
-    return this.body.urlParams
-  }
-
-  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpServerError.RequestError> {
-    return this.body.arrayBuffer
   }
 
   get multipartStream(): Stream.Stream<Multipart.Part, Multipart.MultipartError> {
@@ -1484,11 +1484,14 @@ class SimServerRequest extends Inspectable.Class implements HttpServerRequest.Ht
 }
 
 /** The client's view of a simulated server response. */
-class SimClientResponse extends Inspectable.Class implements HttpClientResponse.HttpClientResponse {
+class SimClientResponse
+  extends IncomingBody<HttpClientError.ResponseError>
+  implements HttpClientResponse.HttpClientResponse
+{
   readonly [HttpClientResponse.TypeId]: HttpClientResponse.TypeId = HttpClientResponse.TypeId
-  readonly [HttpIncomingMessage.TypeId]: HttpIncomingMessage.TypeId = HttpIncomingMessage.TypeId
   readonly headers: Headers.Headers
-  private readonly body: BodyReader<HttpClientError.ResponseError>
+  protected readonly body: BodyReader<HttpClientError.ResponseError>
+  protected readonly emptyJsonIsNull = true
 
   constructor(
     readonly request: HttpClientRequest.HttpClientRequest,
@@ -1534,26 +1537,6 @@ class SimClientResponse extends Inspectable.Class implements HttpClientResponse.
 
   get remoteAddress(): Option.Option<string> {
     return Option.none()
-  }
-
-  get stream(): Stream.Stream<Uint8Array, HttpClientError.ResponseError> {
-    return this.body.stream
-  }
-
-  get text(): Effect.Effect<string, HttpClientError.ResponseError> {
-    return this.body.text
-  }
-
-  get json(): Effect.Effect<unknown, HttpClientError.ResponseError> {
-    return this.body.json(true)
-  }
-
-  get urlParamsBody(): Effect.Effect<UrlParams.UrlParams, HttpClientError.ResponseError> {
-    return this.body.urlParams
-  }
-
-  get arrayBuffer(): Effect.Effect<ArrayBuffer, HttpClientError.ResponseError> {
-    return this.body.arrayBuffer
   }
 
   get formData(): Effect.Effect<never, HttpClientError.ResponseError> {
