@@ -52,4 +52,6 @@ export * as Scenario from "./sim/Scenario.js"
 /** @since 0.1.0 */
 export * as SimNetwork from "./sim/SimNetwork.js"
 /** @since 0.1.0 */
+export * as SimHost from "./sim/SimHost.js"
+/** @since 0.1.0 */
 export * as Deadlines from "./kernel/Deadlines.js"

@@ -68,7 +68,7 @@ describe("simulator", () => {
             site: name,
             modules: [Ping.module, Files.module],
             transport: network.transport(name)
-          }).pipe(Effect.provide(stores), Effect.provide(SimHost.layer()), Effect.orDie)
+          }).pipe(Effect.provide(stores), Effect.provide(SimHost.layerStandalone()), Effect.orDie)
         )
       }
       const n1 = sites.get("n1")!

@@ -11,7 +11,7 @@ import * as Builder from "../src/topology/Builder.js"
 
 const stores = Layer.merge(
   MemoryStores.layer({ signingKey: new Uint8Array(32).fill(7), scrypt: { N: 1024 } }),
-  SimHost.layer()
+  SimHost.layerStandalone()
 )
 
 const topology = (modules: Record<string, unknown>) =>

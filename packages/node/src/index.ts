@@ -12,6 +12,8 @@ export * as SiteHttp from "./http/SiteHttp.js"
 /** @since 0.1.0 */
 export * as SiteNode from "./site/SiteNode.js"
 /** @since 0.1.0 */
+export * as NodeHost from "./site/NodeHost.js"
+/** @since 0.1.0 */
 export * as SiteStores from "./site/Stores.js"
 /** @since 0.1.0 */
 export * from "./blobs/index.js"

@@ -44,6 +44,17 @@ export class Listeners extends Context.Tag("@meridian/core/site/Host/Listeners")
 >() {}
 
 /**
+ * Default bound on the events a `FileSystem.watch` stream holds that its consumer has not taken
+ * yet, on both hosts. Past it the stream delivers what it holds, then fails with `SystemError`
+ * reason `"Unknown"` (what NodeFileSystem reports when its watcher fails): events were lost and
+ * the consumer must rescan. No event is dropped silently.
+ *
+ * @since 0.1.0
+ * @category bounds
+ */
+export const DEFAULT_WATCH_QUEUE_CAPACITY = 1024
+
+/**
  * Every host service a module's `start` may require. A module whose `start` needs anything else
  * does not type-check as a module.
  *
