@@ -111,10 +111,17 @@ describe("accounts, tokens and operator commands across real site processes", ()
       const after = JSON.parse((await cli(["deadletters", "list", ...at("n1"), "--json"], { env })).stdout)
       expect(after.letters).toEqual([])
 
-      // The API documents itself.
+      // The API documents itself, with the API of every module the site runs (here ping's).
       const openapi = await json(url("w1", "/openapi.json"))
       expect(Object.keys(openapi.paths as object)).toEqual(
-        expect.arrayContaining(["/v1/accounts", "/v1/accounts/login", "/v1/admin/links/{peer}/down"])
+        expect.arrayContaining([
+          "/v1/accounts",
+          "/v1/accounts/login",
+          "/v1/admin/links/{peer}/down",
+          "/v1/ping/echo",
+          "/v1/ping/counter",
+          "/v1/ping/counter/increments"
+        ])
       )
       expect(await (await fetch(url("w1", "/docs"))).text()).toContain("Meridian site API")
     } finally {

@@ -5,10 +5,14 @@
  *
  * @since 0.1.0
  */
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
-import { answer } from "../api/Answer.js"
+import * as OpenApi from "@effect/platform/OpenApi"
+import * as Answer from "../api/Answer.js"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -198,6 +202,46 @@ export const refs = (system: { readonly ref: Module.SiteContext["system"]["ref"]
 
 const json = (status: number, body: unknown) => HttpServerResponse.unsafeJson(body, { status })
 
+const EchoParams = Schema.Struct({ text: Schema.String, site: Schema.optional(Schema.String) })
+const IncrementsParams = Schema.Struct({
+  count: Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, MAX_INCREMENTS_PER_REQUEST)),
+  site: Schema.optional(Schema.String)
+})
+
+/**
+ * The ping module's HTTP API, as the site's OpenAPI document shows it. The routes are raw
+ * `HttpLayerRouter` routes (see `start`) answering the same paths, parameters and bodies.
+ *
+ * @since 0.1.0
+ * @category http
+ */
+export const Api = HttpApi.make("ping").add(
+  HttpApiGroup.make("ping")
+    .add(
+      HttpApiEndpoint.get("echo", "/v1/ping/echo")
+        .setUrlParams(EchoParams)
+        .addSuccess(Echo.success)
+        .annotate(OpenApi.Summary, "Ask the echo actor of `site` (this one by default), over the kernel")
+    )
+    .add(
+      HttpApiEndpoint.get("counter", "/v1/ping/counter")
+        .addSuccess(Schema.Struct({ count: Schema.Int }))
+        .annotate(OpenApi.Summary, "This site's counter")
+    )
+    .add(
+      HttpApiEndpoint.post("increments", "/v1/ping/counter/increments")
+        .setUrlParams(IncrementsParams)
+        .addSuccess(Schema.Struct({ accepted: Schema.Int }), { status: 202 })
+        .annotate(OpenApi.Summary, "Durable increments of the counter of `site`: answered once all are accepted")
+    )
+    // What an ask to another site may be refused with (the kernel's statuses, `Answer.kernelStatuses`).
+    .addError(Answer.ErrorBody, { status: 400 })
+    .addError(Answer.ErrorBody, { status: 502 })
+    .addError(Answer.ErrorBody, { status: 503 })
+    .addError(Answer.ErrorBody, { status: 504 })
+    .annotate(OpenApi.Description, "Echo and counter actors for examples, tests and benchmarks (no token needed)")
+)
+
 /**
  * Simulator workload: durable `Increment`s from site `from` to the counter of site `to`, one
  * attempt every `intervalMillis` from `startMillis`, until `count` were accepted. An attempt the
@@ -261,19 +305,17 @@ export const module = Module.make({
           "GET",
           "/v1/ping/echo",
           Effect.gen(function* () {
-            const query = yield* HttpServerRequest.schemaSearchParams(
-              Schema.Struct({ text: Schema.String, site: Schema.optional(Schema.String) })
-            )
+            const query = yield* HttpServerRequest.schemaSearchParams(EchoParams)
             const target = refs(context.system, query.site ?? context.site).echo
             return json(200, yield* target.ask(new Echo({ text: query.text })))
-          }).pipe(answer)
+          }).pipe(Answer.answer)
         ),
         HttpLayerRouter.route(
           "GET",
           "/v1/ping/counter",
           counterRef.ask(new GetCount()).pipe(
             Effect.map((count) => json(200, { count })),
-            answer
+            Answer.answer
           )
         ),
         // `count` durable increments of the counter of `site` (this one by default): answers once
@@ -282,19 +324,14 @@ export const module = Module.make({
           "POST",
           "/v1/ping/counter/increments",
           Effect.gen(function* () {
-            const query = yield* HttpServerRequest.schemaSearchParams(
-              Schema.Struct({
-                count: Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, MAX_INCREMENTS_PER_REQUEST)),
-                site: Schema.optional(Schema.String)
-              })
-            )
+            const query = yield* HttpServerRequest.schemaSearchParams(IncrementsParams)
             const target = refs(context.system, query.site ?? context.site).counter
             const message = new Increment({ by: 1 })
             for (let i = 0; i < query.count; i++) yield* target.tellDurable(message)
             return json(202, { accepted: query.count })
-          }).pipe(answer)
+          }).pipe(Answer.answer)
         )
       ])
-      return { service: { echo: echoRef, counter: counterRef } satisfies PingService, routes }
+      return { service: { echo: echoRef, counter: counterRef } satisfies PingService, routes, api: Api }
     })
 })
