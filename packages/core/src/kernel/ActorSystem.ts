@@ -22,6 +22,7 @@ import { direct as directUnitOfWork, UnitOfWork } from "../stores/UnitOfWork.js"
 import * as Actor from "./Actor.js"
 import {
   type Cell,
+  type DeadLetter,
   type ErasedHandler,
   failItem,
   type Item,
@@ -265,15 +266,7 @@ export const make = (
 
     const systemAddress = new Address({ site, actor: SYSTEM_ACTOR })
 
-    const deadLetter = (
-      reason: Reason,
-      to: string,
-      from: Address | undefined,
-      message: { readonly _tag?: unknown } | undefined,
-      envelopeId: string | undefined,
-      detail: string,
-      replay?: Effect.Effect<void, unknown>
-    ) =>
+    const deadLetter: DeadLetter = (reason, to, from, message, envelopeId, detail, replay) =>
       deadLetters.record({
         reason,
         to,
