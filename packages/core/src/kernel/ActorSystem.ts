@@ -1,11 +1,11 @@
 /**
  * The actor system of one site: spawns actors under supervisors, resolves addresses to local
  * mailboxes or to the router, and accepts envelopes from transports (decoding them with the
- * target actor's protocol, dropping duplicates, dead-lettering what it cannot deliver).
+ * target actor's protocol, dropping duplicates, dead-lettering what it cannot deliver). Each actor's
+ * run loop, the asks waiting for their answer and the reply codec are in `internal/`.
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -16,23 +16,29 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Random from "effect/Random"
-import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
-import * as FastSchema from "../internal/fastSchema.js"
 import * as Dedupe from "../stores/Dedupe.js"
 import { direct as directUnitOfWork, UnitOfWork } from "../stores/UnitOfWork.js"
 import * as Actor from "./Actor.js"
+import {
+  type Cell,
+  type DeadLetter,
+  type ErasedHandler,
+  failItem,
+  type Item,
+  localTell,
+  makeRunIncarnation
+} from "./internal/actorLoop.js"
+import { askTimeout, type PendingAsks, Waiter } from "./internal/pendingAsks.js"
+import { decodeReply, encodeReply, ReplyPayload as ReplyPayloadSchema } from "./internal/replyCodec.js"
 import { Address } from "./Address.js"
 import { DeadLetters, type DeadLettersService, type Reason } from "./DeadLetters.js"
-import { Deadline, Deadlines } from "./Deadlines.js"
+import { Deadlines } from "./Deadlines.js"
 import { Envelope, PROTOCOL_VERSION } from "./Envelope.js"
 import {
-  ActorCrashed,
   ActorNotFound,
   ActorStopped,
   type AskError,
-  AskErrorSchema,
-  AskTimeout,
   MailboxFull,
   MalformedMessage,
   PendingAsksFull,
@@ -40,7 +46,7 @@ import {
   type Unreachable
 } from "./Errors.js"
 import { Mailbox } from "./Mailbox.js"
-import { type AskRequest, isAsk, type Protocol, resultSchemas, type Tagged } from "./Protocol.js"
+import { type AskRequest, isAsk, type Protocol, type Tagged } from "./Protocol.js"
 import { Router } from "./Router.js"
 import * as Supervisor from "./Supervisor.js"
 
@@ -186,108 +192,6 @@ export interface ActorSystemService {
  */
 export class ActorSystem extends Context.Tag("@meridian/core/ActorSystem")<ActorSystem, ActorSystemService>() {}
 
-/** A queued message. `reply` is set for asks. */
-interface Item {
-  readonly message: Tagged
-  readonly from: Address | undefined
-  readonly envelopeId: string | undefined
-  readonly deadline: number | undefined
-  /** Answers an ask: at once when it can (`undefined`), else the effect that answers. */
-  readonly reply: ((exit: Exit.Exit<unknown, unknown>) => Effect.Effect<void> | undefined) | undefined
-  /** Set for messages that came in an envelope: told once what became of it. */
-  readonly settle: ((settlement: Settlement) => Effect.Effect<void>) | undefined
-  /** Durable envelopes are remembered in the site's (persisted) dedupe store, others in memory. */
-  readonly durable: boolean
-}
-
-/** A tell from this site to a local actor: no sender, envelope, deadline or reply. */
-const localTell = (message: Tagged): Item => ({
-  message,
-  from: undefined,
-  envelopeId: undefined,
-  deadline: undefined,
-  reply: undefined,
-  settle: undefined,
-  durable: false
-})
-
-type ErasedHandler = (message: Tagged, context: Actor.MessageContext) => Effect.Effect<unknown, unknown> | void
-
-interface Cell {
-  readonly name: string
-  readonly address: Address
-  readonly addressText: string
-  readonly protocol: Protocol<Tagged>
-  readonly mailbox: Mailbox<Item>
-  readonly askTimeout: Duration.Duration
-  readonly supervisor: Supervisor.Supervisor
-  /** Handlers only touch stores: messages from other sites are applied atomically with their dedupe record. */
-  readonly transactional: boolean
-  status: ActorInfo["status"]
-  /** Messages taken from the mailbox but not processed when the last incarnation ended. */
-  carry: ReadonlyArray<Item>
-  batch: ReadonlyArray<Item> | undefined
-  index: number
-  processed: number
-  restarts: number
-  removed: boolean
-}
-
-/**
- * An ask waiting for its answer, and its deadline in the site's timer: `settle` completes it
- * (first call wins), the deadline fails it with `AskTimeout`. One object per ask rather than a
- * set of closures. A remote ask is registered in `pending` under its correlation id, and leaves
- * it with its answer or at its deadline.
- *
- * The wait registers no interruption hook: an `Effect.async` with a canceler costs about four
- * times the suspension itself (measured), on every ask. So an ask whose asker is interrupted
- * (a `timeout` or `race` around it) stays pending — it is still in flight — until its answer
- * arrives or its deadline passes, and counts against `maxPendingAsks` until then.
- */
-class Waiter extends Deadline {
-  private settled: Exit.Exit<unknown, unknown> | undefined = undefined
-  private resume: ((exit: Exit.Exit<unknown, unknown>) => void) | undefined = undefined
-  readonly wait: Effect.Effect<unknown, unknown>
-
-  constructor(
-    at: number,
-    readonly request: AskRequest,
-    private readonly to: Address,
-    private readonly millis: number,
-    private readonly deadlines: Deadlines,
-    private readonly pending?: Map<string, Waiter>,
-    private readonly correlationId?: string
-  ) {
-    super(at)
-    this.wait = Effect.async<unknown, unknown>((resume) => {
-      if (this.settled !== undefined) resume(this.settled)
-      else this.resume = resume
-    })
-    pending?.set(correlationId!, this)
-    deadlines.schedule(this)
-  }
-
-  settle(exit: Exit.Exit<unknown, unknown>): void {
-    if (this.settled !== undefined) return
-    this.settled = exit
-    this.cancel()
-    const resume = this.resume
-    this.resume = undefined
-    resume?.(exit)
-  }
-
-  /** The deadline passed. */
-  task(): void {
-    this.settle(Exit.fail(askTimeout(this.to, this.request, this.millis)))
-  }
-
-  /** The wait is over without an answer to deliver: no deadline, no registration. */
-  cancel(): void {
-    this.deadlines.cancel(this)
-    this.pending?.delete(this.correlationId!)
-  }
-}
-
 /**
  * Makes the actor system of `config.site`.
  *
@@ -336,7 +240,7 @@ export const make = (
     const drainTimeout = config.drainTimeout ?? "5 seconds"
     const root = Supervisor.make(`site:${site}`, config.supervision ?? {})
     const cells = new Map<string, Cell>()
-    const pending = new Map<string, Waiter>()
+    const pending: PendingAsks = new Map<string, Waiter>()
     const counters = { envelopesIn: 0, envelopesOut: 0, duplicates: 0 }
     let idCounter = 0
     /**
@@ -362,15 +266,7 @@ export const make = (
 
     const systemAddress = new Address({ site, actor: SYSTEM_ACTOR })
 
-    const deadLetter = (
-      reason: Reason,
-      to: string,
-      from: Address | undefined,
-      message: { readonly _tag?: unknown } | undefined,
-      envelopeId: string | undefined,
-      detail: string,
-      replay?: Effect.Effect<void, unknown>
-    ) =>
+    const deadLetter: DeadLetter = (reason, to, from, message, envelopeId, detail, replay) =>
       deadLetters.record({
         reason,
         to,
@@ -437,10 +333,6 @@ export const make = (
         Effect.fail(new ActorNotFound({ address: address.toString() }))
       )
 
-    /** Replies to an ask whose handler never ran. */
-    const failItem = (item: Item, error: AskError): Effect.Effect<void> =>
-      item.reply === undefined ? Effect.void : Effect.suspend(() => item.reply!(Exit.fail(error)) ?? Effect.void)
-
     const rejectQueued = (cell: Cell, reason: Reason, detail: string): Effect.Effect<void> =>
       Effect.suspend(() => {
         const items = [...cell.carry, ...cell.mailbox.drainAll()]
@@ -467,144 +359,16 @@ export const make = (
         )
       })
 
-    const runIncarnation = (
-      cell: Cell,
-      init: (self: Actor.Self) => Effect.Effect<Record<string, ErasedHandler>, unknown, Scope.Scope>,
-      incarnation: number
-    ): Effect.Effect<void, unknown> =>
-      Effect.scoped(
-        Effect.gen(function* () {
-          const handlers = yield* init({ address: cell.address, incarnation })
-          const clock = yield* Effect.clock
-          cell.status = "running"
-          while (true) {
-            let batch: ReadonlyArray<Item>
-            if (cell.carry.length > 0) {
-              batch = cell.carry
-              cell.carry = []
-            } else {
-              batch = yield* cell.mailbox.takeBatch
-              if (batch.length === 0) return // closed and drained: a normal stop
-            }
-            cell.batch = batch
-            for (let i = 0; i < batch.length; i++) {
-              cell.index = i
-              const item = batch[i]!
-              if (item.deadline !== undefined && clock.unsafeCurrentTimeMillis() > item.deadline) {
-                yield* deadLetter(
-                  "expired",
-                  cell.addressText,
-                  item.from,
-                  item.message,
-                  item.envelopeId,
-                  "deadline passed in the mailbox"
-                )
-                if (item.settle !== undefined) yield* item.settle("failed")
-                continue
-              }
-              // A message from another site is applied once: a copy that arrives again (a
-              // retransmission, a duplicated frame) is skipped. It is remembered only once its
-              // handler succeeded, so one that never got applied (crash) is applied when it comes again.
-              const already = seen(item)
-              if (already === true || (already !== false && (yield* already))) {
-                counters.duplicates++
-                if (item.settle !== undefined) yield* item.settle("duplicate")
-                continue
-              }
-              const handler = handlers[item.message._tag]
-              if (handler === undefined) {
-                yield* deadLetter(
-                  "handler-failed",
-                  cell.addressText,
-                  item.from,
-                  item.message,
-                  item.envelopeId,
-                  "no handler for this tag"
-                )
-                if (item.settle !== undefined) yield* item.settle("failed")
-                continue
-              }
-              if (item.reply === undefined && item.envelopeId !== undefined && cell.transactional) {
-                // Applied and remembered in one unit: a crash leaves both or neither.
-                const id = item.envelopeId
-                const remembered = yield* unitOfWork.atomically(
-                  Effect.suspend(() => {
-                    const result = handler(item.message, item)
-                    return Effect.zipRight(result ?? Effect.void, remember(item.durable, id))
-                  })
-                )
-                cell.processed++
-                if (item.settle !== undefined && Either.isRight(remembered)) yield* item.settle("applied")
-                continue
-              }
-              if (item.reply === undefined) {
-                const result = handler(item.message, item)
-                if (result !== undefined) yield* result
-              } else {
-                const result = handler(item.message, item) as Effect.Effect<unknown, unknown>
-                // A handler that answers with `Effect.succeed`/`Effect.fail` returned its exit already.
-                const exit = Exit.isExit(result) ? result : yield* Effect.exit(result)
-                // A typed failure is an answer; a defect or interruption is a crash.
-                if (Exit.isFailure(exit) && !Cause.isFailType(exit.cause)) return yield* Effect.failCause(exit.cause)
-                const answering = item.reply(exit)
-                if (answering !== undefined) yield* answering
-              }
-              cell.processed++
-              if (item.envelopeId !== undefined) {
-                // DedupeFull: applied but not remembered; left unacknowledged (see the dedupe store).
-                const remembered = item.durable
-                  ? yield* Effect.either(dedupe.markIfNew(item.envelopeId))
-                  : rememberVolatile(item.envelopeId)
-                if (item.settle !== undefined && Either.isRight(remembered)) yield* item.settle("applied")
-              }
-            }
-            cell.batch = undefined
-          }
-        })
-      ).pipe(
-        Effect.onExit((exit) =>
-          Exit.isSuccess(exit)
-            ? Effect.void
-            : Effect.suspend(() => {
-                if (cell.status !== "stopping") cell.status = "restarting"
-                return salvage(cell, exit.cause)
-              })
-        )
-      )
-
-    /**
-     * After a crash (or an interruption) mid-batch: the message being handled becomes a dead
-     * letter (its asker gets `ActorCrashed`), the rest of the batch is kept for the next
-     * incarnation.
-     */
-    const salvage = (cell: Cell, cause: Cause.Cause<unknown>): Effect.Effect<void> => {
-      const batch = cell.batch
-      cell.batch = undefined
-      if (batch === undefined) return Effect.void
-      const item = batch[cell.index]!
-      cell.carry = [...batch.slice(cell.index + 1), ...cell.carry]
-      const interrupted = Cause.isInterruptedOnly(cause)
-      const detail = interrupted ? "interrupted" : Cause.pretty(cause).split("\n")[0]!.slice(0, 500)
-      return Effect.zipRight(
-        deadLetter(
-          "handler-failed",
-          cell.addressText,
-          item.from,
-          item.message,
-          item.envelopeId,
-          detail,
-          requeue(cell.name, item)
-        ).pipe(
-          Effect.zipRight(item.settle === undefined ? Effect.void : item.settle(interrupted ? "unprocessed" : "failed"))
-        ),
-        failItem(
-          item,
-          interrupted
-            ? new ActorStopped({ address: cell.addressText })
-            : new ActorCrashed({ address: cell.addressText, tag: item.message._tag, defect: detail })
-        )
-      )
-    }
+    const runIncarnation = makeRunIncarnation({
+      counters,
+      dedupe,
+      unitOfWork,
+      deadLetter,
+      seen,
+      rememberVolatile,
+      remember,
+      requeue
+    })
 
     const spawn: ActorSystemService["spawn"] = <Msg extends Tagged, R>(
       behavior: Actor.Behavior<Msg, R>,
@@ -1114,9 +878,6 @@ export const SYSTEM_ACTOR = "system"
 /** Decoded once: asks without a timeout of their own are the common case. */
 const defaultAskTimeout = Duration.decode(Actor.defaults.askTimeout)
 
-const askTimeout = (address: Address, message: Tagged, millis: number) =>
-  new AskTimeout({ address: address.toString(), tag: message._tag, timeoutMillis: millis })
-
 const rejected = (reason: Reason): Delivery => ({ _tag: "Rejected", reason })
 
 const tagOf = (payload: unknown): { readonly _tag?: unknown } | undefined =>
@@ -1128,76 +889,7 @@ const tagOf = (payload: unknown): { readonly _tag?: unknown } | undefined =>
  * @since 0.1.0
  * @category schemas
  */
-export const ReplyPayload = Schema.Union(
-  Schema.TaggedStruct("Success", { value: Schema.Unknown }),
-  Schema.TaggedStruct("Failure", { error: Schema.Unknown }),
-  Schema.TaggedStruct("KernelFailure", { error: AskErrorSchema })
-)
-
-type ReplyPayload = typeof ReplyPayload.Type
-
-// Module-level rather than inside `encodeReply`: a named closure per reply costs a
-// `defineProperty` under tsx, which keeps function names.
-const kernelFailure = (error: AskError): ReplyPayload => ({ _tag: "KernelFailure", error })
-
-const crashedReply = (request: Tagged, defect: string): ReplyPayload =>
-  kernelFailure(new ActorCrashed({ address: "", tag: request._tag, defect: defect.slice(0, 500) }))
-
-const encodeReply = (
-  request: Tagged,
-  exit: Exit.Exit<unknown, unknown>
-): Either.Either<unknown, ParseResult.ParseError> => {
-  // Synchronous encodings (Either): the Effect ones cost a fiber's worth of work on every reply.
-  const reply = ((): ReplyPayload => {
-    if (Exit.isFailure(exit)) {
-      const failure = Cause.failureOption(exit.cause)
-      if (failure._tag === "None") return crashedReply(request, Cause.pretty(exit.cause))
-      if (!isAsk(request) || isAskError(failure.value)) return kernelFailure(failure.value as AskError)
-      const error = FastSchema.encodeEither(resultSchemas(request).failure)(failure.value)
-      return Either.isRight(error)
-        ? { _tag: "Failure", error: error.right }
-        : crashedReply(request, `failure did not encode: ${error.left.message}`)
-    }
-    if (!isAsk(request)) return { _tag: "Success", value: null }
-    const value = FastSchema.encodeEither(resultSchemas(request).success)(exit.value)
-    return Either.isRight(value)
-      ? { _tag: "Success", value: value.right }
-      : crashedReply(request, `answer did not encode: ${value.left.message}`)
-  })()
-  // An answer or a typed failure is already in its wire form (the union's `Unknown` fields
-  // encode as themselves); only a kernel failure's classes need the Schema.
-  return reply._tag === "KernelFailure" ? encodeReplyPayload(reply) : Either.right(reply)
-}
-
-const isAskError = Schema.is(AskErrorSchema)
-const encodeReplyPayload = Schema.encodeEither(ReplyPayload)
-
-const decodeReplyPayload = Schema.decodeUnknownEither(ReplyPayload)
-
-const decodeReply = (
-  request: AskRequest,
-  payload: unknown
-): Either.Either<Exit.Exit<unknown, unknown>, ParseResult.ParseError> =>
-  Either.flatMap(
-    // The common shapes checked by hand (a tag and its one field, which the union leaves as
-    // `Unknown`); a kernel failure, or anything unusual, through the Schema.
-    typeof payload === "object" &&
-      payload !== null &&
-      (((payload as { _tag?: unknown })._tag === "Success" && Object.prototype.hasOwnProperty.call(payload, "value")) ||
-        ((payload as { _tag?: unknown })._tag === "Failure" && Object.prototype.hasOwnProperty.call(payload, "error")))
-      ? Either.right(payload as ReplyPayload)
-      : decodeReplyPayload(payload),
-    (reply): Either.Either<Exit.Exit<unknown, unknown>, ParseResult.ParseError> => {
-      switch (reply._tag) {
-        case "Success":
-          return Either.map(FastSchema.decodeUnknownEither(resultSchemas(request).success)(reply.value), Exit.succeed)
-        case "Failure":
-          return Either.map(FastSchema.decodeUnknownEither(resultSchemas(request).failure)(reply.error), Exit.fail)
-        case "KernelFailure":
-          return Either.right(Exit.fail(reply.error))
-      }
-    }
-  )
+export const ReplyPayload = ReplyPayloadSchema
 
 /**
  * @since 0.1.0

@@ -7,7 +7,8 @@
  * (`decodeFrame`, `BinaryEnvelope.read`), straight from the socket's data callback to the
  * router's inbox. A connection starts with a hello in which each side
  * proves, with an HMAC over both sides' nonces and a secret shared by the topology, that it
- * belongs to the deployment; only then do frames flow.
+ * belongs to the deployment; only then do frames flow. The framing, the hello and a link's
+ * writer are in `Framing`, `Handshake` and `Link`.
  *
  * Every bound is named: frame size, handshakes in progress and their time limit, the send buffer
  * of each link, the inbox. A peer that sends a malformed or oversized frame, random bytes, a wrong
@@ -19,37 +20,28 @@
  */
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as NodeSocketServer from "@effect/platform-node/NodeSocketServer"
-import * as Socket from "@effect/platform/Socket"
+import type * as Socket from "@effect/platform/Socket"
 import { Mailbox } from "@meridian/core/kernel/Mailbox"
 import { type Topology, parseHostPort } from "@meridian/core/topology/Topology"
 import {
   decodeFrame,
-  type EnvelopeFrame,
-  frameJson,
   type Frame,
   Inbox,
   LinkUnavailable,
   type TransportService
 } from "@meridian/core/transport/Transport"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Random from "effect/Random"
 import * as Runtime from "effect/Runtime"
-import * as Schema from "effect/Schema"
-import * as Scope from "effect/Scope"
-import { createHmac, randomBytes, timingSafeEqual } from "node:crypto"
-import * as Net from "node:net"
-import * as BinaryEnvelope from "./BinaryEnvelope.js"
+import type * as Scope from "effect/Scope"
+import type * as Net from "node:net"
+import { Closed, FrameReader, type Received } from "./Framing.js"
+import { exchange } from "./Handshake.js"
+import { dial, LinkWriter } from "./Link.js"
 
-/**
- * Version of the wire protocol (hello and framing). A peer speaking another is refused.
- *
- * @since 0.1.0
- * @category constants
- */
-export const WIRE_VERSION = 2
+export { WIRE_VERSION } from "./Handshake.js"
 
 /**
  * @since 0.1.0
@@ -92,25 +84,6 @@ export const defaults: Config = {
   reconnectMax: "5 seconds"
 }
 
-/** The hello: acceptor → Challenge, dialer → Hello, acceptor → Welcome. */
-class Challenge extends Schema.TaggedClass<Challenge>()("Challenge", {
-  version: Schema.Int,
-  site: Schema.String,
-  nonce: Schema.String
-}) {}
-class Hello extends Schema.TaggedClass<Hello>()("Hello", {
-  version: Schema.Int,
-  site: Schema.String,
-  nonce: Schema.String,
-  proof: Schema.String
-}) {}
-class Welcome extends Schema.TaggedClass<Welcome>()("Welcome", { proof: Schema.String }) {}
-const HandshakeMessage = Schema.Union(Challenge, Hello, Welcome)
-type HandshakeMessage = typeof HandshakeMessage.Type
-
-const decodeHandshake = Schema.decodeUnknownEither(Schema.parseJson(HandshakeMessage))
-const encodeHandshake = Schema.encodeSync(Schema.parseJson(HandshakeMessage))
-
 /**
  * Why a connection was closed by this side.
  *
@@ -143,11 +116,6 @@ export interface Stats {
   readonly rejected: Record<RejectReason, number>
 }
 
-class Closed extends Data.TaggedError("Closed")<{
-  readonly reason: RejectReason | "socket"
-  readonly detail: string
-}> {}
-
 /**
  * A running TCP transport.
  *
@@ -161,210 +129,6 @@ export interface TcpTransport extends TransportService {
   /** Neighbours with an established connection. */
   readonly connected: () => ReadonlyArray<string>
 }
-
-/** A frame as the reader hands it on: JSON text, a decoded binary envelope, or `null` for a malformed one. */
-type Received = string | EnvelopeFrame | null
-
-/** Length-prefixed frames out of a byte stream; bounded by `max`. */
-class FrameReader {
-  /** Bytes of an incomplete frame left by the previous chunks. */
-  private rest: Buffer | undefined = undefined
-  constructor(private readonly max: number) {}
-
-  /**
-   * The complete frames in what was left before and `chunk`, or the reason to close: a JSON
-   * frame as its text, a binary envelope frame decoded (`null` when malformed).
-   */
-  push(chunk: Uint8Array): Either.Either<Array<Received>, Closed> {
-    const incoming = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
-    const data = this.rest === undefined ? incoming : Buffer.concat([this.rest, incoming])
-    const out: Array<Received> = []
-    let offset = 0
-    while (data.length - offset >= 4) {
-      const length = data.readUInt32BE(offset)
-      if (length > this.max) {
-        return Either.left(
-          new Closed({ reason: "oversized-frame", detail: `frame of ${length} bytes (max ${this.max})` })
-        )
-      }
-      if (data.length - offset - 4 < length) break
-      const start = offset + 4
-      out.push(
-        length > 0 && data[start] === BinaryEnvelope.BINARY_ENVELOPE
-          ? (BinaryEnvelope.read(data, start, start + length) ?? null)
-          : data.toString("utf8", start, start + length)
-      )
-      offset += 4 + length
-    }
-    // A copy, so that the socket's chunk is not kept alive by a few bytes of it.
-    this.rest = offset === data.length ? undefined : Buffer.from(data.subarray(offset))
-    return Either.right(out)
-  }
-}
-
-/** One length-prefixed frame. */
-const frameBytes = (text: string): Buffer => {
-  const length = Buffer.byteLength(text)
-  const out = Buffer.allocUnsafe(4 + length)
-  out.writeUInt32BE(length, 0)
-  out.write(text, 4, "utf8")
-  return out
-}
-
-/**
- * The frames of a batch as one chunk (one socket write), each JSON text behind its length.
- * A frame that does not encode, or is larger than `max` (the peer would close the link on it), is
- * left out, with the reason (logged by the writer); the others still go.
- */
-const batchBytes = (
-  frames: ReadonlyArray<Frame>,
-  max: number
-): { readonly chunk: Buffer; readonly sent: number; readonly skipped: ReadonlyArray<string> } => {
-  // Per frame sent: its JSON text, or its binary plan (envelopes, see BinaryEnvelope).
-  const forms: Array<string | BinaryEnvelope.Plan> = []
-  const lengths: Array<number> = []
-  const skipped: Array<string> = []
-  let size = 0
-  for (const frame of frames) {
-    let form: string | BinaryEnvelope.Plan
-    let length: number
-    try {
-      const binary = frame._tag === "Envelope" ? BinaryEnvelope.plan(frame) : undefined
-      form = binary ?? frameJson(frame)
-      length = typeof form === "string" ? Buffer.byteLength(form) : form.size
-    } catch (e) {
-      skipped.push(`${frame._tag} frame did not encode: ${String(e)}`)
-      continue
-    }
-    if (length > max) {
-      skipped.push(`${frame._tag} frame of ${length} bytes (max ${max})`)
-      continue
-    }
-    forms.push(form)
-    lengths.push(length)
-    size += 4 + length
-  }
-  const chunk = Buffer.allocUnsafe(size)
-  let offset = 0
-  for (let i = 0; i < forms.length; i++) {
-    chunk.writeUInt32BE(lengths[i]!, offset)
-    offset += 4
-    const form = forms[i]!
-    offset =
-      typeof form === "string" ? offset + chunk.write(form, offset, "utf8") : BinaryEnvelope.write(chunk, offset, form)
-  }
-  return { chunk, sent: forms.length, skipped }
-}
-
-/**
- * The sending side of an established link. Frames queue synchronously (bounded) and go out
- * together in one socket write once the work that produced them is done: the flush runs on
- * `process.nextTick`, after the current callback and every fiber it woke (they run as
- * microtasks) — one write per burst rather than per frame, and no fiber on the way. While the
- * socket is over its high-water mark, frames wait for its `drain`.
- */
-class LinkWriter {
-  private frames: Array<Frame> = []
-  private scheduled = false
-  private draining = false
-  private closed = false
-
-  constructor(
-    private readonly conn: Net.Socket,
-    private readonly capacity: number,
-    private readonly eager: number,
-    private readonly maxFrameBytes: number,
-    private readonly stats: Stats,
-    private readonly onSkipped: (reasons: ReadonlyArray<string>) => void
-  ) {}
-
-  /** Queues a frame; the reason when the buffer is full or the link closed (nothing queued). */
-  offer(frame: Frame): string | undefined {
-    if (this.closed) return "not connected"
-    if (this.frames.length >= this.capacity) return `send buffer full (${this.capacity} frames)`
-    this.frames.push(frame)
-    if (this.frames.length >= this.eager && !this.draining) this.flush()
-    else if (!this.scheduled && !this.draining) {
-      this.scheduled = true
-      process.nextTick(this.onTick)
-    }
-    return undefined
-  }
-
-  close(): void {
-    this.closed = true
-    this.frames = []
-  }
-
-  private readonly onTick = (): void => {
-    this.scheduled = false
-    this.flush()
-  }
-
-  private readonly flush = (): void => {
-    if (this.closed || this.frames.length === 0) return
-    const conn = this.conn
-    if (conn.destroyed || conn.writableEnded) return this.close()
-    const frames = this.frames
-    this.frames = []
-    const { chunk, sent, skipped } = batchBytes(frames, this.maxFrameBytes)
-    if (skipped.length > 0) this.onSkipped(skipped)
-    if (sent === 0) return
-    this.stats.framesOut += sent
-    this.stats.bytesOut += chunk.length
-    // A write error surfaces as the socket's 'error', which ends the connection.
-    if (!conn.write(chunk)) {
-      this.draining = true
-      conn.once("drain", () => {
-        this.draining = false
-        this.flush()
-      })
-    }
-  }
-}
-
-const proof = (secret: string, role: "dial" | "accept", dialer: string, acceptor: string, a: string, b: string) =>
-  createHmac("sha256", secret)
-    .update(`meridian-hello|${WIRE_VERSION}|${role}|${dialer}|${acceptor}|${a}|${b}`)
-    .digest("hex")
-
-const sameProof = (a: string, b: string): boolean => {
-  const x = Buffer.from(a, "utf8")
-  const y = Buffer.from(b, "utf8")
-  return x.length === y.length && timingSafeEqual(x, y)
-}
-
-/**
- * A connection to `host:port` as a platform Socket, with the `net.Socket` under it (established
- * links write to it directly; see `LinkWriter`). Destroyed when the scope closes.
- */
-const dial = (
-  host: string,
-  port: number
-): Effect.Effect<{ readonly socket: Socket.Socket; readonly conn: Net.Socket }, Socket.SocketError, Scope.Scope> =>
-  Effect.gen(function* () {
-    const scope = yield* Effect.scope
-    const conn = Net.createConnection({ host, port, noDelay: true })
-    yield* Scope.addFinalizer(
-      scope,
-      Effect.sync(() => {
-        if (!conn.destroyed) conn.destroy()
-      })
-    )
-    const socket = yield* NodeSocket.fromDuplex(
-      Effect.async<Net.Socket, Socket.SocketError>((resume) => {
-        if (!conn.connecting) return resume(Effect.succeed(conn))
-        const onError = (cause: Error) => resume(Effect.fail(new Socket.SocketGenericError({ reason: "Open", cause })))
-        conn.once("error", onError)
-        conn.once("connect", () => {
-          conn.off("error", onError)
-          resume(Effect.succeed(conn))
-        })
-      }),
-      { openTimeout: "5 seconds" }
-    )
-    return { socket, conn }
-  })
 
 /**
  * Starts the transport of `site`: listens on its `tcp` address and dials the neighbours it is
@@ -548,75 +312,12 @@ export const make = (options: {
                 return Effect.succeed(batch[0]!)
               })
         )
-        const sendHandshake = (message: HandshakeMessage) =>
-          write(frameBytes(encodeHandshake(message))).pipe(
-            Effect.mapError((e) => new Closed({ reason: "socket", detail: e.message }))
-          )
-        const expect = <T extends HandshakeMessage["_tag"]>(tag: T) =>
-          Effect.flatMap(next, (received) => {
-            // The hello is JSON; a binary frame (or `null`, a malformed one) has no place in it.
-            if (typeof received !== "string") {
-              return Effect.fail(new Closed({ reason: "malformed-frame", detail: "hello did not decode" }))
-            }
-            const decoded = decodeHandshake(received)
-            if (Either.isLeft(decoded)) {
-              return Effect.fail(new Closed({ reason: "malformed-frame", detail: "hello did not decode" }))
-            }
-            if (decoded.right._tag !== tag) {
-              return Effect.fail(new Closed({ reason: "unexpected-message", detail: `expected ${tag}` }))
-            }
-            return Effect.succeed(decoded.right as Extract<HandshakeMessage, { readonly _tag: T }>)
-          })
-
         // ---- hello, bounded in number and time ----
         if (handshakes >= config.maxPendingHandshakes) {
           return yield* new Closed({ reason: "too-many-handshakes", detail: `${handshakes} in progress` })
         }
         handshakes++
-        const peer = yield* Effect.gen(function* () {
-          const nonce = randomBytes(16).toString("hex")
-          if (dialing === undefined) {
-            yield* sendHandshake(new Challenge({ version: WIRE_VERSION, site, nonce }))
-            const hello = yield* expect("Hello")
-            if (hello.version !== WIRE_VERSION) {
-              return yield* new Closed({ reason: "wrong-version", detail: `version ${hello.version}` })
-            }
-            if (!neighbours.has(hello.site)) {
-              return yield* new Closed({
-                reason: "unknown-site",
-                detail: `site ${JSON.stringify(hello.site).slice(0, 80)}`
-              })
-            }
-            if (!sameProof(hello.proof, proof(secret, "dial", hello.site, site, nonce, hello.nonce))) {
-              return yield* new Closed({ reason: "wrong-secret", detail: `site ${hello.site}` })
-            }
-            yield* sendHandshake(new Welcome({ proof: proof(secret, "accept", hello.site, site, nonce, hello.nonce) }))
-            return hello.site
-          }
-          const challenge = yield* expect("Challenge")
-          if (challenge.version !== WIRE_VERSION) {
-            return yield* new Closed({ reason: "wrong-version", detail: `version ${challenge.version}` })
-          }
-          if (challenge.site !== dialing) {
-            return yield* new Closed({
-              reason: "unknown-site",
-              detail: `expected ${dialing}, answered ${challenge.site}`
-            })
-          }
-          yield* sendHandshake(
-            new Hello({
-              version: WIRE_VERSION,
-              site,
-              nonce,
-              proof: proof(secret, "dial", site, dialing, challenge.nonce, nonce)
-            })
-          )
-          const welcome = yield* expect("Welcome")
-          if (!sameProof(welcome.proof, proof(secret, "accept", site, dialing, challenge.nonce, nonce))) {
-            return yield* new Closed({ reason: "wrong-secret", detail: `site ${dialing}` })
-          }
-          return dialing
-        }).pipe(
+        const peer = yield* exchange({ site, secret, neighbours, dialing, next, write }).pipe(
           Effect.timeoutFail({
             duration: helloMillis,
             onTimeout: () => new Closed({ reason: "hello-timeout", detail: `no hello within ${helloMillis} ms` })
