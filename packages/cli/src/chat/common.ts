@@ -202,10 +202,12 @@ const CONTROL = /[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g
 export const visible = (text: string) =>
   text.replace(CONTROL, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
 
+/** A message as `#seq from: text`. */
 export const formatMessage = (message: Message) => `#${message.seq} ${visible(message.from)}: ${visible(message.text)}`
 
 const formatSetting = (value: unknown) => (typeof value === "string" ? value : JSON.stringify(value))
 
+/** A group, a field a line. */
 export const formatGroup = (group: Group) =>
   [
     `${group.id}  ${visible(group.name)}`,
@@ -222,6 +224,7 @@ export const formatGroup = (group: Group) =>
     `created:  ${new Date(group.createdAt).toISOString()}`
   ].join("\n")
 
+/** A group's members and their home regions, as columns. */
 export const formatMembers = (group: Group) => {
   const width = Math.max(4, ...group.members.map((m) => m.user.length))
   return [

@@ -195,7 +195,7 @@ export const writeAtomically = (file: string, text: string) => {
 
 /**
  * Bytes are read from disk, and sent, in slices this large at most: for progress and the rate
- * limit (a slice at the lowest rate is a second's worth).
+ * limit.
  *
  * @since 0.1.0
  * @category limits
