@@ -9,18 +9,18 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import {
-  ClientFailed,
-  makeAccountCommand,
-  makeDeadLettersCommand,
-  makeLinkCommand,
-  makeStatusCommand
-} from "./client.js"
+import * as Layer from "effect/Layer"
+import { makeAccountCommand } from "./account.js"
 import { makeChatCommand } from "./chat.js"
+import { ClientFailed } from "./client.js"
+import { makeDeadLettersCommand } from "./deadletters.js"
 import { makeFilesCommand } from "./files.js"
+import * as Http from "./http.js"
+import { makeLinkCommand } from "./link.js"
 import { modules } from "./registry.js"
 import { makeRunCommand, makeUpCommand } from "./run.js"
 import { makeSimCommand } from "./sim.js"
+import { makeStatusCommand } from "./status.js"
 import { makeTopologyCommand } from "./topology.js"
 
 const meridian = Command.make("meridian").pipe(
@@ -54,7 +54,8 @@ cli(process.argv).pipe(
       process.exitCode = error instanceof ClientFailed ? error.code : ValidationError.isValidationError(error) ? 2 : 1
     })
   ),
-  Effect.provide(NodeContext.layer),
+  // One HTTP client for every client command (see http.ts).
+  Effect.provide(Layer.merge(NodeContext.layer, Http.layer)),
   NodeRuntime.runMain({ disableErrorReporting: true })
 )
 
