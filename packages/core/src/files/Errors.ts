@@ -1,11 +1,14 @@
 /**
  * The file service's own refusals (tus's): the shared ones (`BadRequest`, `NotFound`...) are in
- * `api/Refusals.ts`. Each class carries its HTTP status.
+ * `api/Refusals.ts`. Each class carries its HTTP status; {@link FilesError} is every refusal the
+ * service's routes answer with.
  *
  * @since 0.1.0
  */
+import * as Effect from "effect/Effect"
 import * as Schema from "effect/Schema"
 import * as Answer from "../api/Answer.js"
+import type * as Refusals from "../api/Refusals.js"
 
 /**
  * The upload is over the size limit or its declared `Upload-Length` (413).
@@ -78,3 +81,60 @@ export class HolderUnavailable extends Schema.TaggedError<HolderUnavailable>()(
   { message: Schema.String },
   Answer.annotations({ status: 503, headers: { "retry-after": "5" } })
 ) {}
+
+/**
+ * Everything the file service's routes refuse with.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type FilesError =
+  | Refusals.BadRequest
+  | Refusals.Unauthorized
+  | Refusals.Forbidden
+  | Refusals.NotFound
+  | Refusals.Conflict
+  | Refusals.Gone
+  | Refusals.Unavailable
+  | Refusals.StorageFull
+  | TooLarge
+  | PreconditionFailed
+  | ChecksumMismatch
+  | QuotaExceeded
+  | UnsupportedMediaType
+  | HolderUnavailable
+  | Answer.WithHeaders<FilesError>
+
+const filesErrorTags: ReadonlySet<string> = new Set<FilesError["_tag"]>([
+  "BadRequest",
+  "Unauthorized",
+  "Forbidden",
+  "NotFound",
+  "Conflict",
+  "Gone",
+  "Unavailable",
+  "StorageFull",
+  "TooLarge",
+  "PreconditionFailed",
+  "ChecksumMismatch",
+  "QuotaExceeded",
+  "UnsupportedMediaType",
+  "HolderUnavailable",
+  "WithHeaders"
+])
+
+/**
+ * Fails with a refusal, typed as every refusal of the service (so that branches agree).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const refuse = (error: FilesError): Effect.Effect<never, FilesError> => Effect.fail(error)
+
+/**
+ * One of the file service's own refusals (rather than a kernel error still to put into words).
+ *
+ * @since 0.1.0
+ * @category refinements
+ */
+export const isFilesError = (e: { readonly _tag: string }): e is FilesError => filesErrorTags.has(e._tag)
