@@ -95,6 +95,16 @@ describe("accounts, tokens and operator commands across real site processes", ()
         ((await json(url("s1", "/status"))).routes as Record<string, string>).n1 === "w1" ? true : undefined
       )
       expect(await json(url("n1", "/v1/ping/echo?text=around&site=s1"))).toEqual({ text: "around", site: "s1" })
+      // The same from the command line (no token needed: ping is a diagnostics module).
+      const echoed = await cli(["ping", "echo", "around", "--to", "s1", ...at("n1"), "--json"], { env })
+      expect(JSON.parse(echoed.stdout)).toEqual({ text: "around", site: "s1" })
+      expect((await cli(["ping", "echo", "hi", ...at("w1")], { env })).stdout.trim()).toBe("w1: hi")
+      expect(JSON.parse((await cli(["ping", "counter", ...at("s1"), "--json"], { env })).stdout)).toEqual({
+        count: expect.any(Number)
+      })
+      const nowhere = await cli(["ping", "echo", "x", "--to", "nowhere", ...at("n1")], { env })
+      expect(nowhere.code).toBe(1)
+      expect(nowhere.stderr).toContain("echo: 502 Unreachable")
       const status = JSON.parse((await cli(["status", ...at("n1"), "--json"], { env })).stdout)
       expect(status).toMatchObject({ maintenance: ["s1"], links: { s1: "down", w1: "up" } })
       expect(status.supervision).toBeDefined()

@@ -17,6 +17,7 @@ import { makeDeadLettersCommand } from "./deadletters.js"
 import { makeFilesCommand } from "./files.js"
 import * as Http from "./http.js"
 import { makeLinkCommand } from "./link.js"
+import { makePingCommand } from "./ping.js"
 import { modules } from "./registry.js"
 import { makeRunCommand, makeUpCommand } from "./run.js"
 import { makeSimCommand } from "./sim.js"
@@ -38,7 +39,8 @@ const meridian = Command.make("meridian").pipe(
     makeLinkCommand(modules),
     makeDeadLettersCommand(modules),
     makeChatCommand(modules),
-    makeFilesCommand(modules)
+    makeFilesCommand(modules),
+    makePingCommand(modules)
   ])
 )
 
