@@ -150,18 +150,21 @@ export const makeMemory = (options: { readonly maxBytes: number }): StagingServi
         const size = sizeOf(chunks)
         if (size !== offset) return Effect.fail(new OffsetMismatch({ expected: size, given: offset }))
         let written = size
-        return Stream.runForEach(body, (chunk) =>
-          Effect.suspend((): Effect.Effect<void, AppendError> => {
-            if (written + chunk.length > limit) return Effect.fail(new TooLong({ limit }))
-            if (total + chunk.length > options.maxBytes) {
-              return Effect.fail(new StagingFull({ reason: `staging holds at most ${options.maxBytes} bytes` }))
-            }
-            chunks.push(chunk.slice())
-            written += chunk.length
-            total += chunk.length
-            return Effect.void
-          })
-        ).pipe(Effect.as(written))
+        return Stream.runForEach(
+          body,
+          (chunk) =>
+            Effect.suspend((): Effect.Effect<void, AppendError> => {
+              if (written + chunk.length > limit) return Effect.fail(new TooLong({ limit }))
+              if (total + chunk.length > options.maxBytes) {
+                return Effect.fail(new StagingFull({ reason: `staging holds at most ${options.maxBytes} bytes` }))
+              }
+              chunks.push(chunk.slice())
+              written += chunk.length
+              total += chunk.length
+              return Effect.void
+            })
+          // The size after the append: read when the stream is done, not when this was built.
+        ).pipe(Effect.map(() => written))
       }),
     truncate: (id, size) =>
       Effect.suspend(() => {
