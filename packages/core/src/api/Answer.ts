@@ -146,6 +146,22 @@ export const respond = (refusal: Refusal): HttpServerResponse.HttpServerResponse
     { status: refusal.status, headers: refusal.headers }
   )
 
+/**
+ * The platform's failure to read a request's body (`RequestError`): over the site's size limit
+ * (413), or unreadable (400). `undefined` for anything else.
+ *
+ * @since 0.1.0
+ * @category reflection
+ */
+export const bodyRefusalOf = (error: unknown): Refusal | undefined => {
+  if (typeof error !== "object" || error === null || !("_tag" in error) || error._tag !== "RequestError") {
+    return undefined
+  }
+  return String((error as { readonly cause?: unknown }).cause).includes("maxBytes")
+    ? { status: 413, error: "PayloadTooLarge", message: "the request body is over the site's limit", headers: {} }
+    : { status: 400, error: "BadRequest", message: "unreadable request body", headers: {} }
+}
+
 const internal = (error: unknown): Refusal => ({
   status: 500,
   error: typeof error === "object" && error !== null && "_tag" in error ? String(error._tag) : "InternalError",
@@ -154,14 +170,23 @@ const internal = (error: unknown): Refusal => ({
 })
 
 /**
- * Answers a route's failures: each error by its class's status (or the kernel's), anything else
- * by `otherwise` (a module's word for what it does not know, such as an unreadable body), or 500.
+ * Answers a route's failures: each error by its class's status (or the kernel's), an unreadable
+ * or oversized body by {@link bodyRefusalOf}, anything else by `otherwise` (a module's word for
+ * what it does not know), or 500 — logged, since it is a bug to fix rather than a refusal.
  *
  * @since 0.1.0
  * @category answers
  */
 export const answer = <E, R>(
   route: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>,
-  otherwise: (error: unknown) => Refusal = internal
+  otherwise?: (error: unknown) => Refusal
 ): Effect.Effect<HttpServerResponse.HttpServerResponse, never, R> =>
-  Effect.catchAll(route, (error) => Effect.succeed(respond(refusalOf(error) ?? otherwise(error))))
+  Effect.catchAll(route, (error) => {
+    const refusal = refusalOf(error) ?? otherwise?.(error) ?? bodyRefusalOf(error)
+    return refusal === undefined
+      ? Effect.as(
+          Effect.logError("http: a route failed with an error that has no status", error),
+          respond(internal(error))
+        )
+      : Effect.succeed(respond(refusal))
+  })
