@@ -58,7 +58,7 @@ describe("site", () => {
     Effect.gen(function* () {
       const error = yield* Effect.flip(
         Site.start({
-          topology: yield* topology({ ping: { mailboxCapacity: -1 }, nobody: {} }),
+          topology: yield* topology({ ping: { mailboxCapacity: -1 }, nobody: {}, accounts: {} }),
           site: "n1",
           modules: [Ping.module]
         })
@@ -66,8 +66,10 @@ describe("site", () => {
       expect(error._tag).toBe("SiteStartError")
       expect(error.problems.map((p) => p.path)).toEqual([
         "sites.n1.modules.ping.mailboxCapacity",
-        "sites.n1.modules.nobody"
+        "sites.n1.modules.nobody",
+        "sites.n1.modules.accounts"
       ])
+      expect(error.problems[2]!.message).toContain("built in")
       const missing = yield* Effect.flip(
         Site.start({ topology: yield* topology({}), site: "zz", modules: [Ping.module] })
       )

@@ -21,7 +21,7 @@ import type * as Host from "../site/Host.js"
 import type * as Module from "../site/Module.js"
 import * as Site from "../site/Site.js"
 import * as MemoryStores from "../stores/Memory.js"
-import { parseHostPort, type Topology } from "../topology/Topology.js"
+import type { Topology } from "../topology/Topology.js"
 import * as Engine from "./Engine.js"
 import type { Scenario } from "./Scenario.js"
 import { millis } from "./Scenario.js"
@@ -268,16 +268,12 @@ export const run = (options: {
       const signingKey = sha256(utf8ToBytes(`meridian-sim:${seed}:${i}:${name}`))
       stores.set(name, yield* Layer.build(Layer.orDie(makeStores(name, signingKey))))
     }
-    // Host services too: a site's files survive its crashes; every site shares the run's network.
+    // Host services too: a site's files survive its crashes. Every site is a machine of its own
+    // on the run's network (named by the site: its wildcard and loopback listeners are its own).
     const hostNetwork = SimHost.makeNetwork()
     const makeHost =
       options.host ??
-      ((name: string) =>
-        SimHost.layer({
-          network: hostNetwork,
-          host: parseHostPort(topology.sites[name]!.http)?.host ?? name,
-          fileSystem: SimHost.makeFileSystem()
-        }))
+      ((name: string) => SimHost.layer({ network: hostNetwork, host: name, fileSystem: SimHost.makeFileSystem() }))
     const hosts = new Map<string, Context.Context<Host.Services>>()
     for (const name of siteNames) hosts.set(name, yield* Layer.build(Layer.orDie(makeHost(name))))
 

@@ -113,6 +113,10 @@ export const start = (
     const plan: Array<{ module: Module.Any; settings: unknown }> = []
     for (const [name, raw] of Object.entries(siteInfo.modules)) {
       const path = `sites.${site}.modules.${name}`
+      if (name === AccountsModule.module.name) {
+        problems.push({ path, message: `${name} is built in: every site runs it, with no settings to give` })
+        continue
+      }
       const module = options.modules.find((m) => m.name === name)
       if (module === undefined) {
         problems.push({ path, message: `no module named ${name} is registered in this binary` })
