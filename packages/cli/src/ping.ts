@@ -16,13 +16,11 @@ import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import { baseUrl, print, targetOptions, usage } from "./client.js"
 import { ask, decodeJson, refused } from "./http.js"
+import { retriesOption } from "./retry.js"
 
 const options = {
   ...targetOptions,
-  retries: Options.integer("retries").pipe(
-    Options.withDefault(4),
-    Options.withDescription("how often an unreachable or busy site is asked again (with back-off)")
-  )
+  retries: retriesOption
 }
 
 /** GET `path` of the site the options name, until answered; its JSON body as `schema`. */

@@ -6,6 +6,7 @@
  *
  * @since 0.1.0
  */
+import * as Options from "@effect/cli/Options"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -43,6 +44,17 @@ export const RETRY_JITTER = { min: 0.75, max: 1.25 } as const
  * @category limits
  */
 export const MAX_RETRY_AFTER = Duration.seconds(60)
+
+/**
+ * `--retries N`: how often a command asks an unreachable or busy site again.
+ *
+ * @since 0.1.0
+ * @category options
+ */
+export const retriesOption = Options.integer("retries").pipe(
+  Options.withDefault(4),
+  Options.withDescription("how often an unreachable or busy site is asked again (with back-off)")
+)
 
 /**
  * How a command retries: how often at most, and where it says so.

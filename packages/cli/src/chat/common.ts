@@ -22,6 +22,7 @@ import * as Schema from "effect/Schema"
 import { baseUrl, ClientFailed, loadToken, loadTopology, targetOptions, usage, type Target } from "../client.js"
 import { ask, decodeJson, refused, type Reply } from "../http.js"
 import type { Retrying } from "../retry.js"
+import { retriesOption } from "../retry.js"
 
 // ---------------------------------------------------------------------------------------------
 // the contract
@@ -162,10 +163,7 @@ export const commonOptions = {
     Options.optional,
     Options.withDescription("the site to talk to (default: a chat site of your home region, else the first chat site)")
   ),
-  retries: Options.integer("retries").pipe(
-    Options.withDefault(4),
-    Options.withDescription("how often an unreachable or busy site is asked again (with back-off)")
-  )
+  retries: retriesOption
 }
 
 /**
