@@ -26,6 +26,13 @@ describe("roaming scenario", () => {
     ).toBe(true)
   })
 
+  it("seed 101359: a user move still retried at the run's end is stopped, not read half-done", () => {
+    // A move lost a packet in each of five tries (5 s ask timeouts) and finished while the
+    // invariants read: the home's data changed between two of their reads (issue 21).
+    const result = runExample("roaming", 101359)
+    expect(result.violations).toEqual([])
+  })
+
   it("without retransmission (unsafe) messages are lost and the chat invariant says so", () => {
     const scenario = Either.getOrThrow(
       Scenario.parse(scenarioText.replace("invariants:", "unsafe: true\nrouting: { retransmit: false }\ninvariants:"))

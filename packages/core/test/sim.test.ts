@@ -1,14 +1,18 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
+import * as Schema from "effect/Schema"
 import * as SimHost from "../src/sim/SimHost.js"
 import * as Site from "../src/site/Site.js"
 import * as Files from "../src/files/Files.js"
 import * as Ping from "../src/ping/Ping.js"
 import * as Engine from "../src/sim/Engine.js"
 import * as Runner from "../src/sim/Runner.js"
+import * as Scenario from "../src/sim/Scenario.js"
 import * as SimNetwork from "../src/sim/SimNetwork.js"
+import * as Module from "../src/site/Module.js"
 import * as MemoryStores from "../src/stores/Memory.js"
 import { runExample, topology } from "./examples.js"
 
@@ -51,6 +55,48 @@ describe("simulator", () => {
     expect(result.violations.map((v) => v.invariant)).toEqual(["exactly-once"])
     expect(result.delivered).toBeLessThan(result.accepted)
     expect(Runner.summary(result)).toMatch(/invariants=violated$/)
+  })
+
+  it("stops the workload at the run's end, before the invariants look", () => {
+    // A generator that never ends (as one retrying an operation would): it must not act while the
+    // invariants read, or they compare data that is still moving.
+    const steps: Array<number> = []
+    const now = Effect.clockWith((c) => c.currentTimeMillis)
+    const busy = Module.make({
+      name: "busy",
+      description: "a workload that never ends",
+      settings: Schema.Struct({}),
+      simulation: () => ({
+        generators: {
+          forever: Module.generator(Schema.Struct({}), () =>
+            Effect.forever(
+              Effect.zipRight(
+                Effect.sleep("100 millis"),
+                Effect.flatMap(now, (t) => Effect.sync(() => steps.push(t)))
+              )
+            )
+          )
+        },
+        invariants: {
+          quiet: () =>
+            Effect.gen(function* () {
+              const seen = steps.length
+              yield* Effect.sleep("2 seconds")
+              return steps.length === seen ? undefined : `the workload took ${steps.length - seen} steps meanwhile`
+            })
+        }
+      }),
+      start: () => Effect.succeed({ service: undefined })
+    })
+    const scenario = Either.getOrThrow(
+      Scenario.parse(
+        "name: busy\ntopology: t.yaml\nduration: 3 seconds\nworkload:\n  - generator: busy/forever\ninvariants:\n  - busy/quiet\n"
+      )
+    )
+    const result = Runner.run({ scenario, topology, modules: [Ping.module, Files.module, busy], seed: 1 })
+    expect(result.violations).toEqual([])
+    expect(steps.length).toBeGreaterThan(20)
+    expect(Math.max(...steps)).toBeLessThanOrEqual(3000)
   })
 
   it("routes go around a silently failed link within 2 s of simulated time", () => {

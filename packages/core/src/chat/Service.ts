@@ -449,12 +449,18 @@ export const make = (context: Module.SiteContext, settings: Settings, counters: 
               )
             )
           // Told again when a move is retried: centers keep the latest move number, so it is harmless.
+          // Not left half-told by a caller that gives up (a closed HTTP request) once the account moved.
           if (move > 0) {
-            for (const target of Center.chatRegions(topology)) {
-              yield* refs(target)
-                .data.tellDurable(new UserMoved({ user, from, to, move }))
-                .pipe(Effect.mapError((e) => new ChatBusy({ reason: e.message })))
-            }
+            yield* Effect.uninterruptible(
+              Effect.forEach(
+                Center.chatRegions(topology),
+                (target) =>
+                  refs(target)
+                    .data.tellDurable(new UserMoved({ user, from, to, move }))
+                    .pipe(Effect.mapError((e) => new ChatBusy({ reason: e.message }))),
+                { discard: true }
+              )
+            )
           }
           yield* roaming.setUserHome(user, to)
           return { from, to }

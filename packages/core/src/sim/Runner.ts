@@ -13,6 +13,7 @@ import type * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
@@ -370,13 +371,17 @@ export const run = (options: {
       yield* Effect.forkScoped(Effect.delay(apply, millis(fault.at)))
     }
 
+    const workload: Array<Fiber.RuntimeFiber<void>> = []
     for (const item of scenario.workload) {
       const generator = lookup(plugins, item.generator, (s) => s.generators)!
       const params = yield* Effect.orDie(Schema.decodeUnknown(generator.entry.params)(item.params ?? {}))
-      yield* Effect.forkScoped(generator.entry.run(contextOf(generator.module), params))
+      workload.push(yield* Effect.forkScoped(generator.entry.run(contextOf(generator.module), params)))
     }
 
     yield* Effect.sleep(duration)
+    // The workload ends with the run: an operation still under way is abandoned, as by a client
+    // that gives up, so the invariants look at what the run did rather than at data still moving.
+    yield* Fiber.interruptAll(workload)
 
     const tally: Module.Tally = { accepted, delivered, appliedTo }
     for (const name of scenario.invariants) {

@@ -268,7 +268,8 @@ export interface Tally {
 }
 
 /**
- * A workload generator: runs during the scenario (forked at its start).
+ * A workload generator: runs during the scenario, forked at its start and interrupted at its end
+ * (before the invariants are checked), so an operation still retried then is abandoned.
  *
  * @since 0.1.0
  * @category simulation
