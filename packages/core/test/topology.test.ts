@@ -350,6 +350,40 @@ describe("semantic problems", () => {
       expect(error.message).toContain("sites.s1.tcp: address 127.0.0.1:7101 is already used by sites.n1.tcp")
     })
   )
+
+  it.effect("malformed addresses and unknown keys do not hide the semantic problems", () =>
+    Effect.gen(function* () {
+      const yaml = [
+        "name: broken",
+        "defaultRegion: east",
+        "regions:",
+        "  north: { cidrs: [10.0.0.0/8] }",
+        "  south: { cidrs: [10.2.0.0/16] }",
+        "sites:",
+        "  n1: { region: north, tcp: 127.0.0.1:99999, http: 127.0.0.1:8101, tpc: typo }",
+        "  s1: { region: mars, tcp: nohost, http: 127.0.0.1:8101 }",
+        "links:",
+        "  - { between: [n1, s9] }"
+      ].join("\n")
+      const error = yield* Effect.flip(Loader.load(yaml))
+      expect(error.problems.map((p) => p.path)).toEqual([
+        "sites.n1.tpc",
+        "sites.n1.tcp",
+        "sites.s1.tcp",
+        "defaultRegion",
+        "sites.s1.region",
+        "regions.south.cidrs[0]",
+        "links[0].between[1]",
+        "links",
+        "sites.s1.http"
+      ])
+      // The stand-in addresses of the malformed ones are never reported.
+      expect(error.message).not.toContain("192.0.2.1")
+      // Problems the checks could misread (a bad name) still stop at the structural ones.
+      const named = yield* Effect.flip(Loader.load(yaml.replace("s1:", '"bad name":')))
+      expect(named.problems.map((p) => p.path)).not.toContain("defaultRegion")
+    })
+  )
 })
 
 describe("Graph", () => {

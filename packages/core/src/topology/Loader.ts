@@ -8,7 +8,7 @@ import * as Effect from "effect/Effect"
 import { parseDocument } from "yaml"
 import * as Check from "./Check.js"
 import type { Problem, Topology } from "./Topology.js"
-import { decodeUnknown, TopologyError } from "./Topology.js"
+import { decodeEither, decodeUnknown, problemsFromParseError, salvage, TopologyError } from "./Topology.js"
 
 /**
  * `yaml` and `auto` both read YAML (a superset of JSON); `json` accepts strict JSON only.
@@ -87,7 +87,17 @@ export const parse = (text: string, format: Format = "auto"): Effect.Effect<Topo
  * @category loading
  */
 export const validate = (input: unknown, options: Check.CheckOptions = {}): Effect.Effect<Topology, TopologyError> =>
-  Effect.flatMap(decodeUnknown(input), (topology) => Check.check(topology, options))
+  Effect.suspend(() => {
+    const decoded = decodeEither(input)
+    if (decoded._tag === "Right") return Check.check(decoded.right, options)
+    const structural = problemsFromParseError(decoded.left)
+    // Every problem at once: the semantic checks run on what decodes once the refused parts
+    // are set aside, rather than waiting for a second run.
+    const salvaged = salvage(input, decoded.left)
+    const retried = salvaged === undefined ? undefined : decodeEither(salvaged)
+    const semantic = retried?._tag === "Right" ? Check.problems(retried.right, options) : []
+    return Effect.fail(new TopologyError({ problems: [...structural, ...semantic] }))
+  })
 
 /**
  * @since 0.1.0
@@ -105,4 +115,9 @@ export interface LoadOptions extends Check.CheckOptions {
  * @category loading
  */
 export const load = (text: string, options: LoadOptions = {}): Effect.Effect<Topology, TopologyError> =>
-  Effect.flatMap(parse(text, options.format ?? "auto"), (topology) => Check.check(topology, options))
+  Effect.suspend(() => {
+    const read = (options.format ?? "auto") === "json" ? readJson(text) : readYaml(text)
+    return "problems" in read
+      ? Effect.fail(new TopologyError({ problems: read.problems }))
+      : validate(read.value, options)
+  })

@@ -95,7 +95,7 @@ export const problemsFromParseError = (
     if (issue.message.startsWith("Expected undefined, actual") && explainedDeeper(issue.path)) continue
     const path = formatPath([...prefix, ...issue.path])
     const message =
-      issue.message === "is unexpected, expected: Name"
+      issue.message === BAD_NAME
         ? `is not a valid name (${NAME_RULE})`
         : issue.message.replace(/^Expected Struct \(Encoded side\),/, "Expected a mapping,")
     const messages = byPath.get(path)
@@ -104,6 +104,8 @@ export const problemsFromParseError = (
   }
   return [...byPath].map(([path, messages]) => ({ path, message: mergeMessages(messages) }))
 }
+
+const BAD_NAME = "is unexpected, expected: Name"
 
 const NAME_RULE = "letters, digits, _ . : -; starting with a letter or digit; at most 128"
 
@@ -193,7 +195,7 @@ export const HostPort = Schema.String.pipe(
     identifier: "HostPort",
     description: "host:port (IPv4, [IPv6] or hostname; port 0-65535)",
     message: (issue) =>
-      `expected host:port (IPv4, [IPv6] or hostname; port 0-65535), got ${JSON.stringify(issue.actual)}`
+      `${HOST_PORT_EXPECTED} (IPv4, [IPv6] or hostname; port 0-65535), got ${JSON.stringify(issue.actual)}`
   })
 )
 
@@ -322,7 +324,58 @@ export type SiteInput = Schema.Schema.Encoded<typeof Site>
 /** @since 0.1.0 */
 export type CarrierInput = Schema.Schema.Encoded<typeof Carrier>
 
-const decodeEither = Schema.decodeUnknownEither(Topology, { errors: "all", onExcessProperty: "error" })
+/**
+ * Structural decoding with every issue reported, as an `Either` (see {@link decodeUnknown}).
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const decodeEither = Schema.decodeUnknownEither(Topology, { errors: "all", onExcessProperty: "error" })
+
+const HOST_PORT_EXPECTED = "expected host:port"
+
+/** A copy of plain arrays and objects (what a topology file reads into); anything else is shared. */
+const copyPlain = (value: unknown): unknown =>
+  Array.isArray(value)
+    ? value.map(copyPlain)
+    : typeof value === "object" && value !== null && Object.getPrototypeOf(value) === Object.prototype
+      ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, copyPlain(v)]))
+      : value
+
+/**
+ * The input with what structural decoding refused set aside, so that the semantic checks can
+ * still run and a person sees every problem at once: unknown keys dropped, malformed addresses
+ * replaced by distinct documentation addresses (192.0.2.1, RFC 5737) that clash with nothing.
+ * `undefined` when the input has other structural problems, which the checks could misread.
+ *
+ * @since 0.1.0
+ * @category decoding
+ */
+export const salvage = (input: unknown, error: ParseResult.ParseError): unknown => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const explainedDeeper = (path: ReadonlyArray<PropertyKey>) =>
+    issues.some((other) => other.path.length > path.length && path.every((segment, i) => other.path[i] === segment))
+  const copy = copyPlain(input)
+  let placeholders = 0
+  for (const issue of issues) {
+    if (issue.message.startsWith("Expected undefined, actual") && explainedDeeper(issue.path)) continue
+    const parent = issue.path
+      .slice(0, -1)
+      .reduce<unknown>(
+        (value, key) =>
+          typeof value === "object" && value !== null ? (value as Record<PropertyKey, unknown>)[key] : undefined,
+        copy
+      )
+    const key = issue.path[issue.path.length - 1]
+    if (typeof parent !== "object" || parent === null || key === undefined) return undefined
+    // A key of a record with a bad name is a site or region the checks would then miss: not set aside.
+    if (issue._tag === "Unexpected" && issue.message !== BAD_NAME) delete (parent as Record<PropertyKey, unknown>)[key]
+    else if (issue.message.startsWith(HOST_PORT_EXPECTED))
+      (parent as Record<PropertyKey, unknown>)[key] = `192.0.2.1:${++placeholders}`
+    else return undefined
+  }
+  return copy
+}
 
 /**
  * Structural decoding only: shapes, names, addresses, codes, and no unknown keys (a typo such as
