@@ -1,13 +1,17 @@
-import { describe, expect, it } from "@effect/vitest"
+import { afterAll, describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createHash, randomBytes } from "node:crypto"
-import { readFileSync, statSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { request } from "node:http"
+import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { fileURLToPath } from "node:url"
+import * as GeoTestCountry from "../packages/node/test/support/geoTestCountry.js"
 import { bin, eventually, json, killAll, register, routesEverywhere, runSites, sleep, threeSites } from "./support.js"
 
-const geoip = fileURLToPath(new URL("../../shared/data/geo-test-country.mmdb", import.meta.url))
+/** The GeoIP test database (127.0.1.0/24 CN, 127.0.2.0/24 AU... see its table), made for this run. */
+const geoDir = mkdtempSync(join(tmpdir(), "meridian-geoip-"))
+afterAll(() => rmSync(geoDir, { recursive: true, force: true }))
+const geoip = GeoTestCountry.writeTo(geoDir)
 
 /** Runs curl to completion (its exit code and output); curl is a CI prerequisite. */
 const curl = (args: ReadonlyArray<string>) =>

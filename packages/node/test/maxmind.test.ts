@@ -11,14 +11,16 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import * as MaxMindGeo from "../src/files/MaxMindGeo.js"
+import * as GeoTestCountry from "./support/geoTestCountry.js"
 
-/** The repo is two levels up from packages/node/test; the shared data directory is its sibling. */
+/** The repo is two levels up from packages/node/test. */
 const repo = fileURLToPath(new URL("../../../", import.meta.url))
-const file = join(repo, "..", "shared", "data", "geo-test-country.mmdb")
 const example = join(repo, "examples", "three-regions.yaml")
 
 const scratch = mkdtempSync(join(tmpdir(), "meridian-maxmind-"))
 afterAll(() => rmSync(scratch, { recursive: true, force: true }))
+/** The test database (see its table in support/geoTestCountry.ts), made for this run. */
+const file = GeoTestCountry.writeTo(scratch)
 
 const geoLayer = MaxMindGeo.layer({ file }).pipe(Layer.provide(NodeContext.layer))
 
