@@ -106,6 +106,21 @@ describe("meridian chat against real site processes", () => {
     expect(members.stdout).toMatch(/bob\s+south/)
   }, 180_000)
 
+  it("tail refuses a non-member, an unknown group and a malformed id, with a sentence and exit 1", async () => {
+    const [stranger, typo, garbage] = await Promise.all([
+      chat("carol", "tail", group),
+      chat("alice", "tail", "north.typo"),
+      chat("alice", "tail", "garbage")
+    ])
+    expect(stranger.code).not.toBe(0)
+    expect(stranger.stdout).toBe("")
+    expect(stranger.stderr).toContain(`carol is not a member of group ${group}`)
+    expect(typo.code).not.toBe(0)
+    expect(typo.stderr).toContain("no group north.typo")
+    expect(garbage.code).not.toBe(0)
+    expect(garbage.stderr).toContain("no group garbage")
+  }, 60_000)
+
   it("follows a group: a message sent afterwards arrives on the stream, once", async () => {
     const follow = spawn(process.execPath, [bin, "chat", "tail", group, "--follow", "--topology", topology], {
       env: { ...process.env, ...as("bob") },

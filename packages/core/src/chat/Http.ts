@@ -177,6 +177,9 @@ export const routes = (
           const page = yield* HttpServerRequest.schemaSearchParams(Page).pipe(
             Effect.mapError(() => new ChatInvalid({ reason: "after and limit are non-negative integers" }))
           )
+          // Copies are kept at the reader's home, membership at the group's: asked there first, so
+          // an unknown group is 404 and a non-member's read 403 rather than an empty page.
+          yield* service.get(principal.name, group)
           const found = yield* service.history(
             principal.name,
             group,
