@@ -4,6 +4,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
+import { examples } from "../packages/cli/src/help.js"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 const bin = join(root, "packages/cli/bin/meridian.js")
@@ -26,6 +27,53 @@ describe("meridian binary", () => {
     expect(code).toBe(0)
     expect(stdout).toContain("topology check")
     expect(stdout).toContain("topology graph")
+  })
+
+  it("help piped reads like git's: no colour, no long lines, a summary per command", async () => {
+    const top = await meridian("--help")
+    const viaHelp = await meridian("help")
+    expect(viaHelp.code).toBe(0)
+    expect(viaHelp.stdout).toBe(top.stdout)
+    // eslint-disable-next-line no-control-regex
+    expect(top.stdout).not.toMatch(/\u001b\[/)
+    for (const line of top.stdout.split("\n")) expect(line.length).toBeLessThanOrEqual(100)
+    expect(top.stdout).toContain("usage: meridian COMMAND")
+    expect(top.stdout).not.toContain("chat chat")
+    // Every command listed has examples.
+    const commands = top.stdout
+      .split("\n")
+      .slice(top.stdout.split("\n").indexOf("Commands:") + 1)
+      .filter((line) => /^ {2}[a-z]/.test(line))
+      .map((line) => line.trim().split(/\s{2,}/)[0]!)
+    expect(commands).toContain("files send")
+    expect(commands).toContain("chat group create")
+    for (const command of commands) expect(Object.keys(examples)).toContain(command)
+  })
+
+  it("a command's help: its usage, flags with meanings and defaults, examples", async () => {
+    const { code, stdout } = await meridian("files", "send", "--help")
+    expect(code).toBe(0)
+    // eslint-disable-next-line no-control-regex
+    expect(stdout).not.toMatch(/\u001b\[/)
+    const lines = stdout.trimEnd().split("\n")
+    expect(lines.length).toBeLessThan(40)
+    for (const line of lines) expect(line.length).toBeLessThanOrEqual(100)
+    expect(lines[0]).toBe("usage: meridian files send FILE --to USER... [options]")
+    expect(stdout).toMatch(/--retries N +how often[\s\S]*?\(default 6\)/)
+    expect(stdout).toMatch(/--to USER +required: a recipient's user name/)
+    expect(stdout).toContain("Examples:\n  meridian files send report.pdf --to bob")
+    expect(stdout).not.toContain("This setting is optional")
+    // An optional repeatable flag is not shown as required; --set says what keys it takes.
+    const create = await meridian("help", "chat", "group", "create")
+    expect(create.stdout.split("\n")[0]).toBe("usage: meridian chat group create NAME [options]")
+    expect(create.stdout).toMatch(/--set KEY=VALUE +a free-form setting kept with the group: any KEY=VALUE/)
+  })
+
+  it("a bad number is said plainly, with where to look", async () => {
+    const { code, stderr } = await meridian("sim", "--scenario", "examples/scenarios/partition.yaml", "--seed", "abc")
+    expect(code).toBe(2)
+    expect(stderr).toContain("--seed wants a whole number, not 'abc'")
+    expect(stderr).toContain("see 'meridian sim --help'")
   })
 
   it("checks the shipped example", async () => {

@@ -19,6 +19,7 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Redacted from "effect/Redacted"
 import { mkdirSync, rmSync } from "node:fs"
 import { join, resolve } from "node:path"
 import {
@@ -34,12 +35,16 @@ import {
 } from "./client.js"
 import { localSecret } from "./run.js"
 import { call, callSite, clientFor } from "./siteApi.js"
+import * as Flags from "./flags.js"
 
-/** The password: prompted on a terminal, else the first line of standard input. */
+/**
+ * The password: prompted on a terminal, else the first line of standard input. The prompt answers
+ * a `Redacted` whose `toString` is the text `<redacted>`: the password is its `value`.
+ */
 const readPassword = Effect.suspend(() =>
   process.stdin.isTTY
     ? Prompt.run(Prompt.password({ message: "password" })).pipe(
-        Effect.map((r) => r.toString()),
+        Effect.map(Redacted.value),
         Effect.mapError(() => new ClientFailed({ message: "no password given", code: 2 }))
       )
     : Effect.tryPromise({
@@ -77,6 +82,7 @@ const accountCreate = (modules: Module.Registry) =>
           const url = yield* baseUrl(args, modules)
           const info = yield* call(
             url,
+            `create account ${args.name}`,
             Effect.flatMap(clientFor(url), (client) =>
               client.accounts.register({
                 payload: {
@@ -139,7 +145,7 @@ const accountLogin = (modules: Module.Registry) =>
     {
       ...targetOptions,
       name: Args.text({ name: "NAME" }),
-      ttl: Options.integer("ttl-seconds").pipe(
+      ttl: Flags.integer("ttl-seconds").pipe(
         Options.optional,
         Options.withDescription("token lifetime (default 12 hours, at most 30 days)")
       )
@@ -150,6 +156,7 @@ const accountLogin = (modules: Module.Registry) =>
         const url = yield* baseUrl(args, modules)
         const issued = yield* call(
           url,
+          `log in as ${args.name}`,
           Effect.flatMap(clientFor(url), (client) =>
             client.accounts.login({
               payload: {
@@ -182,7 +189,7 @@ const accountLogout = (modules: Module.Registry) =>
     Effect.gen(function* () {
       const saved = yield* loadToken
       const url = Option.isSome(args.url) || Option.isSome(args.site) ? yield* baseUrl(args, modules) : saved.url
-      const result = yield* callSite(url, saved.token, (client) => client.accounts.logout())
+      const result = yield* callSite(url, saved.token, `log out ${saved.name}`, (client) => client.accounts.logout())
       rmSync(tokenPath(), { force: true })
       return yield* print(
         args.json,

@@ -34,6 +34,8 @@ import { loadFile } from "./topology.js"
 export class ClientFailed extends Data.TaggedError("ClientFailed")<{
   readonly message: string
   readonly code: 1 | 2 | 3 | 4
+  /** The server's refusal as it answered it (`error`, `status` and its fields), printed with `--json`. */
+  readonly detail?: Readonly<Record<string, unknown>> | undefined
 }> {}
 
 /**

@@ -10,8 +10,9 @@ import type * as Module from "@meridian/core/site/Module"
 import * as Effect from "effect/Effect"
 import { baseUrl, ClientFailed, loadToken, print, targetOptions } from "./client.js"
 import { callSite } from "./siteApi.js"
+import * as Flags from "./flags.js"
 
-const ids = Args.integer({ name: "ID" }).pipe(Args.repeated)
+const ids = Flags.integerArg("ID").pipe(Args.repeated)
 const all = Options.boolean("all").pipe(Options.withDescription("every dead letter (when no ids are given)"))
 
 const chosen = (given: ReadonlyArray<number>, everything: boolean) =>
@@ -29,34 +30,33 @@ export const makeDeadLettersCommand = (modules: Module.Registry) =>
   Command.make("deadletters").pipe(
     Command.withDescription("dead letters of a site (operator): list, replay, purge"),
     Command.withSubcommands([
-      Command.make(
-        "list",
-        { ...targetOptions, limit: Options.integer("limit").pipe(Options.withDefault(100)) },
-        (args) =>
-          Effect.gen(function* () {
-            const saved = yield* loadToken
-            const url = yield* baseUrl(args, modules)
-            const result = yield* callSite(url, saved.token, (client) =>
-              client.admin.deadLetters({ urlParams: { limit: args.limit } })
-            )
-            return yield* print(args.json, result, () =>
-              result.letters.length === 0
-                ? `no dead letters (${result.total} since the site started)`
-                : result.letters
-                    .map(
-                      (l) =>
-                        `${l.id}\t${new Date(l.at).toISOString()}\t${l.reason}\t${l.tag || "-"}\t${l.from || "-"} -> ${l.to}\t${l.replayable ? "replayable" : "-"}\t${l.detail}`
-                    )
-                    .join("\n")
-            )
-          })
+      Command.make("list", { ...targetOptions, limit: Flags.integer("limit").pipe(Options.withDefault(100)) }, (args) =>
+        Effect.gen(function* () {
+          const saved = yield* loadToken
+          const url = yield* baseUrl(args, modules)
+          const result = yield* callSite(url, saved.token, "list the dead letters", (client) =>
+            client.admin.deadLetters({ urlParams: { limit: args.limit } })
+          )
+          return yield* print(args.json, result, () =>
+            result.letters.length === 0
+              ? `no dead letters (${result.total} since the site started)`
+              : result.letters
+                  .map(
+                    (l) =>
+                      `${l.id}\t${new Date(l.at).toISOString()}\t${l.reason}\t${l.tag || "-"}\t${l.from || "-"} -> ${l.to}\t${l.replayable ? "replayable" : "-"}\t${l.detail}`
+                  )
+                  .join("\n")
+          )
+        })
       ).pipe(Command.withDescription("the newest dead letters, newest first")),
       Command.make("replay", { ...targetOptions, ids, all }, (args) =>
         Effect.gen(function* () {
           const saved = yield* loadToken
           const payload = yield* chosen(args.ids, args.all)
           const url = yield* baseUrl(args, modules)
-          const result = yield* callSite(url, saved.token, (client) => client.admin.replayDeadLetters({ payload }))
+          const result = yield* callSite(url, saved.token, "replay dead letters", (client) =>
+            client.admin.replayDeadLetters({ payload })
+          )
           return yield* print(
             args.json,
             result,
@@ -72,7 +72,9 @@ export const makeDeadLettersCommand = (modules: Module.Registry) =>
           const saved = yield* loadToken
           const payload = yield* chosen(args.ids, args.all)
           const url = yield* baseUrl(args, modules)
-          const result = yield* callSite(url, saved.token, (client) => client.admin.purgeDeadLetters({ payload }))
+          const result = yield* callSite(url, saved.token, "purge dead letters", (client) =>
+            client.admin.purgeDeadLetters({ payload })
+          )
           return yield* print(args.json, result, () => `purged ${result.purged}`)
         })
       ).pipe(Command.withDescription("forget dead letters"))

@@ -80,7 +80,59 @@ export const layer: Layer.Layer<HttpClient.HttpClient> = Layer.effect(
  * @since 0.1.0
  * @category errors
  */
-export class Unreachable extends Data.TaggedError("Unreachable")<{ readonly url: string; readonly reason: string }> {}
+export class Unreachable extends Data.TaggedError("Unreachable")<{
+  readonly url: string
+  readonly reason: string
+  /**
+   * Nothing has ever answered at this address in this run and the connection was refused (or the
+   * name not found): a wrong address or a site that is not running, said at once, not retried.
+   */
+  readonly firstContact?: boolean | undefined
+}> {}
+
+/**
+ * The addresses (origins) that have answered in this process. A connection refused by one of
+ * them is a site that went away (retried); by any other, a wrong `--url` or a site not running
+ * (not retried). One entry per site a command talks to.
+ */
+const answered = new Set<string>()
+
+const originOf = (url: string) => {
+  try {
+    return new URL(url).origin
+  } catch {
+    return url
+  }
+}
+
+/** The errors of a connection that was never made (as opposed to one that broke). */
+const NEVER_CONNECTED = new Set(["ECONNREFUSED", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH"])
+
+/**
+ * Whether a request failed before any connection was made (refused, name not found).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const neverConnected = (error: HttpClientError.HttpClientError) => {
+  let cause: unknown = error.cause
+  for (let depth = 0; depth < 5 && cause instanceof Error; depth++) {
+    const code = (cause as { code?: unknown }).code
+    if (typeof code === "string" && NEVER_CONNECTED.has(code)) return true
+    cause = cause.cause
+  }
+  return false
+}
+
+/**
+ * The sentence for an address where nothing answers.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const nothingAnswers = (url: string, detail: string) =>
+  `nothing answers at ${originOf(url)} (${detail}): is the site running? ` +
+  "Check --url, or --topology and --site (`meridian status` asks the same site)"
 
 /**
  * A small answer: status, headers and body.
@@ -133,12 +185,17 @@ const mapFailure =
   (request: HttpClientRequest.HttpClientRequest) =>
   <A, R>(effect: Effect.Effect<A, HttpClientError.HttpClientError, R>) =>
     effect.pipe(
+      Effect.tap(() => Effect.sync(() => answered.add(originOf(request.url)))),
       Effect.catchTags({
         RequestError: (e) =>
           Effect.fail(
             e.reason === "Encode" && e.cause instanceof ClientFailed
               ? e.cause
-              : new Unreachable({ url: request.url, reason: reasonOf(e) })
+              : new Unreachable({
+                  url: request.url,
+                  reason: reasonOf(e),
+                  firstContact: neverConnected(e) && !answered.has(originOf(request.url))
+                })
           ),
         ResponseError: (e) => Effect.fail(new Unreachable({ url: request.url, reason: reasonOf(e) }))
       })
@@ -320,7 +377,7 @@ export const ask = (
               retryAfter: retryAfterOf(e.reply.headers["retry-after"])
             })
           : e._tag === "Unreachable" && options.repeatable !== false
-            ? Option.some({ reason: e.reason, again: "retrying" })
+            ? Option.some({ reason: e.reason, again: "retrying", firstContact: e.firstContact })
             : Option.none()
       )
     ),
@@ -328,7 +385,13 @@ export const ask = (
       e._tag === "Busy"
         ? new ClientFailed({ message: `${options.what}: ${explainReply(e.reply)}`, code: 3 })
         : e._tag === "Unreachable"
-          ? new ClientFailed({ message: `cannot reach ${options.where ?? e.url}: ${e.reason}`, code: 3 })
+          ? new ClientFailed({
+              message:
+                e.firstContact === true
+                  ? nothingAnswers(options.where ?? e.url, e.reason)
+                  : `cannot reach ${options.where ?? e.url}: ${e.reason}`,
+              code: 3
+            })
           : e
     )
   )

@@ -18,10 +18,17 @@ const linkCommand = (modules: Module.Registry, direction: "down" | "up") =>
       Effect.gen(function* () {
         const saved = yield* loadToken
         const url = yield* baseUrl(args, modules)
-        const result = yield* callSite(url, saved.token, (client) =>
+        const result = yield* callSite(
+          url,
+          saved.token,
           direction === "down"
-            ? client.admin.linkDown({ path: { peer: args.peer } })
-            : client.admin.linkUp({ path: { peer: args.peer } })
+            ? `take the link to ${args.peer} out of service`
+            : `put the link to ${args.peer} back in service`,
+          (client) =>
+            direction === "down"
+              ? client.admin.linkDown({ path: { peer: args.peer } })
+              : client.admin.linkUp({ path: { peer: args.peer } }),
+          { NotFound: "`meridian status` lists the site's links" }
         )
         return yield* print(
           args.json,

@@ -12,13 +12,14 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { makeAccountCommand } from "./account.js"
 import { makeChatCommand } from "./chat.js"
-import { ClientFailed } from "./client.js"
 import { makeDeadLettersCommand } from "./deadletters.js"
 import { makeFilesCommand } from "./files.js"
+import * as Help from "./help.js"
 import * as Http from "./http.js"
 import { makeLinkCommand } from "./link.js"
 import { makePingCommand } from "./ping.js"
 import { modules } from "./registry.js"
+import * as Report from "./report.js"
 import { makeRunCommand, makeUpCommand } from "./run.js"
 import { makeSimCommand } from "./sim.js"
 import { makeStatusCommand } from "./status.js"
@@ -46,27 +47,30 @@ const meridian = Command.make("meridian").pipe(
 
 const cli = Command.run(meridian, { name: "meridian", version: "0.1.0" })
 
-cli(process.argv).pipe(
-  Effect.catchAll((error) =>
-    Effect.gen(function* () {
-      // @effect/cli has printed its validation errors with the help text, and a topology's
-      // problems were printed line by line already.
-      if (!alreadyReported(error))
-        yield* Console.error(`meridian: ${error instanceof Error ? error.message : String(error)}`)
-      process.exitCode = error instanceof ClientFailed ? error.code : ValidationError.isValidationError(error) ? 2 : 1
-    })
-  ),
-  // One HTTP client for every client command (see http.ts).
-  Effect.provide(Layer.merge(NodeContext.layer, Http.layer)),
-  NodeRuntime.runMain({ disableErrorReporting: true })
-)
+const argv = process.argv.slice(2)
+const json = Report.wantsJson(argv)
+Report.endQuietlyOnClosedPipe()
+// Help is rendered here from the command tree (help.ts); @effect/cli parses everything else.
+const asked = Help.helpRequest(Help.treeOf(meridian), argv)
 
-function alreadyReported(error: unknown): boolean {
-  if (ValidationError.isValidationError(error)) return true
-  return (
-    typeof error === "object" &&
-    error !== null &&
-    "_tag" in error &&
-    (error._tag === "TopologyCheckFailed" || error._tag === "SimFailed" || error._tag === "RunFailed")
+if (asked !== undefined) {
+  process.stdout.write(Help.render(asked, Help.styleOf(process.stdout, process.env)) + "\n")
+} else {
+  cli(process.argv).pipe(
+    Effect.catchAll((error) =>
+      Effect.zipRight(
+        Report.report(error, json),
+        ValidationError.isValidationError(error)
+          ? Console.error(
+              `see '${Help.pathOf(Help.treeOf(meridian), argv)
+                .map((n) => n.name)
+                .join(" ")} --help'`
+            )
+          : Effect.void
+      )
+    ),
+    // One HTTP client for every client command (see http.ts).
+    Effect.provide(Layer.merge(NodeContext.layer, Http.layer)),
+    NodeRuntime.runMain({ disableErrorReporting: true })
   )
 }

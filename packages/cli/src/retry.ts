@@ -2,7 +2,9 @@
  * The one retry policy of the client commands: a jittered exponential back-off (1 s, 2 s, 4 s …
  * at most 30 s, each drawn from 75–125 % of its step so that clients that failed together do not
  * come back together), at most `--retries` times, a server's `Retry-After` taking the back-off's
- * place. Every wait is said (on stderr, or nowhere with `--json`) before it is waited.
+ * place. Every wait is said (on stderr, or nowhere with `--json`) before it is waited. Retries are
+ * for connections that worked and broke: a first contact that is refused (nothing has answered
+ * at that address in this run: a typo in `--url`, a site not running) ends them at once.
  *
  * @since 0.1.0
  */
@@ -12,6 +14,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import { formatWait } from "./units.js"
+import * as Flags from "./flags.js"
 
 /**
  * The first retry waits about this long, each next one twice as long.
@@ -51,7 +54,7 @@ export const MAX_RETRY_AFTER = Duration.seconds(60)
  * @since 0.1.0
  * @category options
  */
-export const retriesOption = Options.integer("retries").pipe(
+export const retriesOption = Flags.integer("retries").pipe(
   Options.withDefault(4),
   Options.withDescription("how often an unreachable or busy site is asked again (with back-off)")
 )
@@ -79,6 +82,8 @@ export interface Failure {
   readonly again: string
   /** The server's own wait, instead of the back-off. */
   readonly retryAfter?: Duration.Duration | undefined
+  /** Nothing has answered at that address yet and the connection was refused: not retried. */
+  readonly firstContact?: boolean | undefined
 }
 
 /**
@@ -96,7 +101,7 @@ export const backoff = (retries: number) =>
 
 /**
  * The policy for errors `E`: those that `describe` names are retried, with a note before each
- * wait; any other ends the retries at once.
+ * wait; any other, or a refused first contact, ends the retries at once.
  *
  * @since 0.1.0
  * @category schedules
@@ -106,7 +111,10 @@ export const policy = <E>(
   describe: (error: E) => Option.Option<Failure>
 ): Schedule.Schedule<unknown, E> =>
   Schedule.intersect(
-    Schedule.identity<E>().pipe(Schedule.map(describe), Schedule.whileOutput(Option.isSome)),
+    Schedule.identity<E>().pipe(
+      Schedule.map(describe),
+      Schedule.whileOutput((failure) => Option.isSome(failure) && failure.value.firstContact !== true)
+    ),
     backoff(retrying.retries)
   ).pipe(
     Schedule.modifyDelayEffect(([failure], delay) =>

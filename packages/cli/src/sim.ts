@@ -21,6 +21,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { loadFile } from "./topology.js"
+import * as Flags from "./flags.js"
 
 /**
  * The run violated an invariant, or the scenario could not run. Already reported on stderr.
@@ -55,7 +56,7 @@ export const loadScenario = (file: string, topologyOverride: string | undefined,
   })
 
 const scenarioOption = Options.file("scenario").pipe(Options.withDescription("scenario file (.yaml or .json)"))
-const seedOption = Options.integer("seed").pipe(Options.withDefault(1), Options.withDescription("seed of the run"))
+const seedOption = Flags.integer("seed").pipe(Options.withDefault(1), Options.withDescription("seed of the run"))
 const topologyOption = Options.file("topology").pipe(
   Options.optional,
   Options.withDescription("topology file instead of the one the scenario names")

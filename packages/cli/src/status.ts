@@ -24,9 +24,10 @@ export const makeStatusCommand = (modules: Module.Registry) =>
       const saved = yield* Effect.option(loadToken)
       const status: Record<string, unknown> =
         Option.isSome(saved) && saved.value.roles.includes("operator")
-          ? yield* callSite(url, saved.value.token, (client) => client.admin.status())
+          ? yield* callSite(url, saved.value.token, "status", (client) => client.admin.status())
           : yield* call(
               url,
+              "status",
               Effect.flatMap(HttpClient.HttpClient, (client) =>
                 Effect.flatMap(client.get(`${url}/status`), (r) => r.json)
               )

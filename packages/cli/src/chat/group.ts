@@ -29,7 +29,9 @@ import {
 const noticeOption = Options.text("notice").pipe(Options.optional, Options.withDescription("the group's notice"))
 const setOption = Options.text("set").pipe(
   Options.repeated,
-  Options.withDescription("a setting, KEY=VALUE (repeat --set for more)")
+  Options.withDescription(
+    "a free-form setting kept with the group: any KEY=VALUE (repeat --set for more; an empty value removes it)"
+  )
 )
 
 const groupCreate = (modules: Module.Registry) =>

@@ -25,6 +25,7 @@ import { ANSWER_TIMEOUT, decodeJson, executeScoped, explainReply, readReply, rea
 import { driver, retryAfterOf } from "../retry.js"
 import * as Sse from "../sse.js"
 import { commonOptions, formatMessage, groupArg, groupPath, Page, request, session, visible } from "./common.js"
+import * as Flags from "../flags.js"
 
 /** Messages asked per page of history (the server allows up to 1000). */
 const PAGE_LIMIT = 500
@@ -59,7 +60,7 @@ export const tailCommand = (modules: Module.Registry) =>
     {
       ...commonOptions,
       group: groupArg,
-      after: Options.integer("after").pipe(
+      after: Flags.integer("after").pipe(
         Options.withDefault(0),
         Options.withDescription("print messages after this sequence number")
       ),

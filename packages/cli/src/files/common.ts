@@ -23,6 +23,7 @@ import { ask, decodeJson, refused } from "../http.js"
 import type { Progress } from "../progress.js"
 import type { Retrying } from "../retry.js"
 import { formatBytes, parseSize } from "../units.js"
+import * as Flags from "../flags.js"
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -52,7 +53,7 @@ export const commonOptions = {
   direct: Options.boolean("direct").pipe(
     Options.withDescription("the site named by --url/--site is the file server: do not ask it for the regional one")
   ),
-  retries: Options.integer("retries").pipe(
+  retries: Flags.integer("retries").pipe(
     Options.withDefault(6),
     Options.withDescription("how often a broken connection or an unavailable server is retried (with back-off)")
   )

@@ -83,7 +83,7 @@ export const sendCommand = (modules: Module.Registry) =>
     "send",
     {
       ...commonOptions,
-      file: Args.file({ name: "FILE", exists: "yes" }),
+      file: Args.file({ name: "FILE", exists: "yes" }).pipe(Args.withDescription("the file to send")),
       to: Options.text("to").pipe(
         Options.atLeast(1),
         Options.withDescription("a recipient's user name (repeat --to, or separate names with commas)")
