@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
@@ -74,6 +74,24 @@ describe("meridian binary", () => {
     expect(code).toBe(2)
     expect(stderr).toContain("--seed wants a whole number, not 'abc'")
     expect(stderr).toContain("see 'meridian sim --help'")
+  })
+
+  it("sim says which faults ran and what was accepted and delivered, keeps the trace with --trace", async () => {
+    const trace = join(mkdtempSync(join(tmpdir(), "meridian-sim-")), "files.jsonl")
+    const { code, stdout } = await meridian("sim", "--scenario", "examples/scenarios/files.yaml", "--trace", trace)
+    expect(code).toBe(0)
+    const lines = stdout.trim().split("\n")
+    expect(lines[0]).toContain("faults: 6 applied: 3 s partition n1–s1")
+    expect(lines[1]).toContain("durable messages: 100 accepted (files 100), 100 applied exactly once")
+    expect(lines[2]).toContain("other envelopes applied (asks, answers, plain tells): 52")
+    expect(lines.some((l) => l.startsWith("invariants: exactly-once ok, files/transfers-everywhere ok"))).toBe(true)
+    // The last line is the one scripts read, unchanged.
+    expect(lines.at(-1)).toMatch(
+      /^seed=1 events=\d+ simulated=30\.000s accepted=100 delivered=152 trace=[0-9a-f]{64} invariants=ok$/
+    )
+    const kept = readFileSync(trace, "utf8").trim().split("\n")
+    expect(kept.length).toBeGreaterThan(1000)
+    expect(kept.filter((l) => l.includes('"type":"fault"'))).toHaveLength(6)
   })
 
   it("checks the shipped example", async () => {

@@ -1,6 +1,7 @@
 /**
- * `meridian sim --scenario FILE --seed N [--topology FILE] [--trace-out FILE]`: runs a scenario
- * in the deterministic simulator. The last line printed is
+ * `meridian sim --scenario FILE --seed N [--topology FILE] [--trace FILE]`: runs a scenario
+ * in the deterministic simulator. It prints what the run did (faults, durable messages per
+ * recipient, the network, each invariant), then, last, the line
  * `seed=N events=E simulated=12.345s accepted=A delivered=D trace=<sha-256> invariants=ok|violated`;
  * the exit code is 0 only when every invariant holds, and a violated run prints the first
  * violated invariant and the command that replays it.
@@ -13,6 +14,7 @@ import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
 import type * as Module from "@meridian/core/site/Module"
+import * as Report from "@meridian/core/sim/Report"
 import * as Runner from "@meridian/core/sim/Runner"
 import * as Scenario from "@meridian/core/sim/Scenario"
 import * as Console from "effect/Console"
@@ -61,9 +63,10 @@ const topologyOption = Options.file("topology").pipe(
   Options.optional,
   Options.withDescription("topology file instead of the one the scenario names")
 )
-const traceOption = Options.file("trace-out").pipe(
+const traceOption = Options.file("trace").pipe(
+  Options.withAlias("trace-out"),
   Options.optional,
-  Options.withDescription("write the JSONL trace to this file")
+  Options.withDescription("write the JSONL trace to this file (one event a line; --trace-out works too)")
 )
 
 /**
@@ -94,6 +97,7 @@ export const makeSimCommand = (modules: Module.Registry) =>
           const topologyArg = Option.isSome(args.topology) ? ` --topology ${args.topology.value}` : ""
           yield* Console.error(`replay: meridian sim --scenario ${args.scenario} --seed ${args.seed}${topologyArg}`)
         }
+        for (const line of Report.describe(result, scenario)) yield* Console.log(line)
         yield* Console.log(Runner.summary(result))
         if (first !== undefined) return yield* new SimFailed({ reason: first.invariant })
       })

@@ -9,12 +9,13 @@ import * as Site from "../src/site/Site.js"
 import * as Files from "../src/files/Files.js"
 import * as Ping from "../src/ping/Ping.js"
 import * as Engine from "../src/sim/Engine.js"
+import * as Report from "../src/sim/Report.js"
 import * as Runner from "../src/sim/Runner.js"
 import * as Scenario from "../src/sim/Scenario.js"
 import * as SimNetwork from "../src/sim/SimNetwork.js"
 import * as Module from "../src/site/Module.js"
 import * as MemoryStores from "../src/stores/Memory.js"
-import { runExample, topology } from "./examples.js"
+import { runExample, scenario, topology } from "./examples.js"
 
 describe("simulator", () => {
   it("the same seed gives the same trace, byte for byte; another seed another one", () => {
@@ -48,6 +49,24 @@ describe("simulator", () => {
     // Every accepted message was delivered exactly once.
     expect(result.accepted).toBe(1000)
     expect(result.delivered).toBe(result.accepted)
+  })
+
+  it("says what a run did: faults, durable messages per recipient, other envelopes, network, invariants", () => {
+    const result = runExample("files", 1)
+    const lines = Report.describe(result, scenario("files"))
+    expect(lines[0]).toMatch(/^faults: 6 applied: 3 s partition n1–s1; 6 s silence w1; 7 s crash s1;/)
+    // accepted=100 delivered=152: the 100 durable messages, and 52 asks and answers.
+    expect(lines[1]).toBe(`durable messages: ${result.accepted} accepted (files 100), 100 applied exactly once`)
+    expect(lines[2]).toBe(
+      `other envelopes applied (asks, answers, plain tells): ${result.delivered - 100}; delivered= counts both`
+    )
+    expect(lines[3]).toMatch(/^network: \d+ frames sent, \d+ retransmitted, \d+ duplicated, dropped: .*partition \d+/)
+    expect(lines[4]).toBe("invariants: exactly-once ok, files/transfers-everywhere ok")
+    const broken = Report.describe(runExample("broken", 1), scenario("broken"))
+    expect(broken[1]).toMatch(
+      /^durable messages: 1000 accepted \(counter 1000\), \d+ applied exactly once, \d+ never applied$/
+    )
+    expect(broken[4]).toBe("invariants: exactly-once VIOLATED, ping/counter-matches ok")
   })
 
   it("the broken scenario (no retransmission) is reported violated", () => {
