@@ -19,7 +19,7 @@ import * as Http from "./http.js"
 import { makeLinkCommand } from "./link.js"
 import { makePingCommand } from "./ping.js"
 import { modules } from "./registry.js"
-import { makeRunCommand, makeUpCommand } from "./run.js"
+import { makeDownCommand, makeRunCommand, makeUpCommand } from "./run.js"
 import { makeSimCommand } from "./sim.js"
 import { makeStatusCommand } from "./status.js"
 import { makeTopologyCommand } from "./topology.js"
@@ -31,6 +31,7 @@ const meridian = Command.make("meridian").pipe(
   ),
   Command.withSubcommands([
     makeUpCommand(modules),
+    makeDownCommand(modules),
     makeRunCommand(modules),
     makeTopologyCommand(modules),
     makeSimCommand(modules),
