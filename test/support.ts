@@ -105,14 +105,18 @@ export const threeSites = async (
   return { dir, file, tcp: { n1: t1!, s1: t2!, w1: t3! }, http: { n1: h1!, s1: h2!, w1: h3! }, telecom }
 }
 
-/** Runs the binary to completion: exit code and output (`input` is written to its stdin). */
+/**
+ * Runs the binary to completion: exit code and output (`input` is written to its stdin; `cwd`
+ * is its working directory, default this process's).
+ */
 export const cli = (
   args: ReadonlyArray<string>,
-  options: { readonly input?: string; readonly env?: Record<string, string> } = {}
+  options: { readonly input?: string; readonly env?: Record<string, string>; readonly cwd?: string } = {}
 ) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
     const proc = spawn(process.execPath, [bin, ...args], {
       env: { ...process.env, ...options.env },
+      ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       stdio: ["pipe", "pipe", "pipe"]
     })
     let stdout = ""

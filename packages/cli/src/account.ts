@@ -21,7 +21,7 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Redacted from "effect/Redacted"
 import { mkdirSync, rmSync } from "node:fs"
-import { join, resolve } from "node:path"
+import { resolve } from "node:path"
 import {
   baseUrl,
   ClientFailed,
@@ -33,7 +33,7 @@ import {
   targetOptions,
   tokenPath
 } from "./client.js"
-import { localSecret } from "./run.js"
+import { deploymentDir, localSecret, siteDataDir } from "./run.js"
 import { call, callSite, clientFor } from "./siteApi.js"
 import * as Flags from "./flags.js"
 
@@ -72,7 +72,9 @@ const accountCreate = (modules: Module.Registry) =>
       ),
       data: Options.directory("data").pipe(
         Options.optional,
-        Options.withDescription("with --operator: the site's data directory (default ./.meridian/<site>)")
+        Options.withDescription(
+          "with --operator: the site's data directory (default ./.meridian/<topology name>/<site>, as up uses)"
+        )
       )
     },
     (args) =>
@@ -110,7 +112,7 @@ const accountCreate = (modules: Module.Registry) =>
           })
         }
         const region = topology.sites[site]!.region
-        const dataDir = resolve(Option.getOrElse(args.data, () => join(".meridian", site)))
+        const dataDir = resolve(Option.getOrElse(args.data, () => siteDataDir(deploymentDir(topology), site)))
         mkdirSync(dataDir, { recursive: true })
         const info = yield* Effect.scoped(
           Effect.gen(function* () {

@@ -20,7 +20,7 @@ import { makeLinkCommand } from "./link.js"
 import { makePingCommand } from "./ping.js"
 import { modules } from "./registry.js"
 import * as Report from "./report.js"
-import { makeRunCommand, makeUpCommand } from "./run.js"
+import { makeDownCommand, makeRunCommand, makeUpCommand } from "./run.js"
 import { makeSimCommand } from "./sim.js"
 import { makeStatusCommand } from "./status.js"
 import { makeTopologyCommand } from "./topology.js"
@@ -32,6 +32,7 @@ const meridian = Command.make("meridian").pipe(
   ),
   Command.withSubcommands([
     makeUpCommand(modules),
+    makeDownCommand(modules),
     makeRunCommand(modules),
     makeTopologyCommand(modules),
     makeSimCommand(modules),

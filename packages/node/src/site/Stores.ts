@@ -2,16 +2,19 @@
  * The stores of a site process: one SQLite database (outbox, dedupe window, key-value, accounts)
  * and a blob directory, under the site's data directory; identity tokens signed with a key
  * derived from the topology's shared secret, so every site verifies every other site's tokens.
+ * The data directory is locked first ({@link DataLock}): one process at a time opens it.
  *
  * @since 0.1.0
  */
 import * as Identity from "@meridian/core/stores/Identity"
+import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import { createHmac, scrypt } from "node:crypto"
 import { join } from "node:path"
 import * as DiskBlobs from "../blobs/DiskBlobs.js"
 import * as DiskStaging from "../files/DiskStaging.js"
 import * as Sqlite from "../sqlite/index.js"
+import * as DataLock from "./DataLock.js"
 
 /**
  * The token signing key of a deployment (HMAC-SHA256 of the shared secret).
@@ -36,6 +39,10 @@ export const defaultBlobMaxBytes = (() => {
 })()
 
 /**
+ * The stores of the data directory `dataDir`, held locked ({@link DataLock.SITE_LOCK}) from
+ * before the database opens until after it closes; fails with {@link DataLock.Locked} while
+ * another running process has it.
+ *
  * @since 0.1.0
  * @category layers
  */
@@ -49,7 +56,7 @@ export const layer = (options: {
   const identity = Identity.layer({ signingKey: signingKey(options.secret) }).pipe(
     Layer.provide(Layer.merge(sql, Identity.layerScryptHasher({}, { derive: nativeScrypt })))
   )
-  return Layer.mergeAll(
+  const stores = Layer.mergeAll(
     sql,
     identity,
     // Large chunks: a download streams a file in 1 MiB reads, not 64 KiB ones.
@@ -59,6 +66,10 @@ export const layer = (options: {
       maxBytes: options.blobMaxBytes ?? defaultBlobMaxBytes
     }),
     DiskStaging.layer({ directory: join(options.dataDir, "uploads") })
+  )
+  // Taken in the layer's scope before the stores are built, so released after they close.
+  return Layer.unwrapScoped(
+    Effect.as(DataLock.acquire(join(options.dataDir, DataLock.SITE_LOCK), "meridian site data directory"), stores)
   )
 }
 
