@@ -1,4 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
+import { onTestFinished } from "vitest"
 import { type ChildProcess, spawn } from "node:child_process"
 import {
   copyFileSync,
@@ -105,6 +106,8 @@ describe("the meridian binary runs the compiled JavaScript", () => {
       copyFileSync(join(root, "packages/cli/bin", file), join(checkout, "packages/cli/bin", file))
     }
     symlinkSync(join(root, "node_modules"), join(checkout, "node_modules"))
+    // Removes the links, not what they point to.
+    onTestFinished(() => rmSync(checkout, { recursive: true, force: true }))
     const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
       const proc = spawn(
         process.execPath,
