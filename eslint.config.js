@@ -43,7 +43,7 @@ const noHost = {
 }
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "**/build/**", "**/.meridian/**", "**/.prof/**"] },
+  { ignores: ["**/node_modules/**", "**/build/**", "**/dist/**", "**/.meridian/**", "**/.prof/**"] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,5 +1,5 @@
 /**
- * `npx tsx bench/engine.ts`: speed of the simulator's engine on its reference load — 60 fibers,
+ * `npm run bench:engine`: speed of the simulator's engine on its reference load — 60 fibers,
  * each an `Effect.sleep("10 millis")` loop, for 10 simulated seconds (60,000 timer events).
  *
  * Prints one JSON object per line: name, value, unit, baseline, ratio (value/baseline), better.
