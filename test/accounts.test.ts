@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { mkdtempSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import { cli, eventually, json, killAll, routesEverywhere, runSites, threeSites } from "./support.js"
+import { cli, eventually, json, killAll, logsOf, routesEverywhere, runSites, threeSites } from "./support.js"
 
 const post = (url: string, body: unknown, token?: string) =>
   fetch(url, {
@@ -91,6 +91,14 @@ describe("accounts, tokens and operator commands across real site processes", ()
       const down = await cli(["link", "down", "--peer", "s1", ...at("n1"), "--json"], { env })
       expect(down.code).toBe(0)
       expect(JSON.parse(down.stdout)).toMatchObject({ peer: "s1", maintenance: ["s1"], routes: { s1: "w1" } })
+      // The sites say so in their logs: the operator's request, the link's state, the first contact.
+      await eventually("n1 logs the maintenance and the link going down", async () =>
+        logsOf(procs.get("n1")).includes("link: s1 taken out of service for maintenance") &&
+        logsOf(procs.get("n1")).includes("link: s1 is down")
+          ? true
+          : undefined
+      )
+      expect(logsOf(procs.get("s1"))).toContain("link: n1 joined (link up)")
       await eventually("s1 routes to n1 through w1", async () =>
         ((await json(url("s1", "/status"))).routes as Record<string, string>).n1 === "w1" ? true : undefined
       )
@@ -110,6 +118,7 @@ describe("accounts, tokens and operator commands across real site processes", ()
       expect(status.supervision).toBeDefined()
       const up = await cli(["link", "up", "--peer", "s1", ...at("n1"), "--json"], { env })
       expect(JSON.parse(up.stdout)).toMatchObject({ maintenance: [], routes: { s1: "s1" } })
+      expect(logsOf(procs.get("n1"))).toContain("link: s1 back in service")
       expect((await cli(["link", "down", "--peer", "nowhere", ...at("n1")], { env })).code).toBe(1)
 
       // Dead letters: listed by id (the kernel tests cover what replay sends), purged all at once.

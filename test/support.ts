@@ -128,15 +128,29 @@ export const cli = (
     proc.stdin.end(options.input ?? "")
   })
 
-/** Starts `meridian run` for each site (stderr inherited); kill them with {@link killAll}. */
+/** What each site process started by {@link runSites} logged on stdout so far. */
+const logged = new WeakMap<ChildProcess, { text: string }>()
+
+/** The log lines a site process started by {@link runSites} has written so far. */
+export const logsOf = (proc: ChildProcess | undefined): string =>
+  proc === undefined ? "" : (logged.get(proc)?.text ?? "")
+
+/** Starts `meridian run` for each site (stderr inherited, stdout kept for {@link logsOf}); kill them with {@link killAll}. */
 export const runSites = (topology: string, dir: string, sites: ReadonlyArray<string>) =>
   new Map<string, ChildProcess>(
-    sites.map((site) => [
-      site,
-      spawn(process.execPath, [bin, "run", "--topology", topology, "--site", site, "--data", join(dir, site)], {
-        stdio: ["ignore", "ignore", "inherit"]
-      })
-    ])
+    sites.map((site) => {
+      const proc = spawn(
+        process.execPath,
+        [bin, "run", "--topology", topology, "--site", site, "--data", join(dir, site)],
+        {
+          stdio: ["ignore", "pipe", "inherit"]
+        }
+      )
+      const log = { text: "" }
+      logged.set(proc, log)
+      proc.stdout.on("data", (d: Buffer) => (log.text += d.toString()))
+      return [site, proc]
+    })
   )
 
 export const killAll = (procs: Iterable<ChildProcess>) => {

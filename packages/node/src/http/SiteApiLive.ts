@@ -109,6 +109,9 @@ export const layer = (options: Options) => {
       if (routing === undefined || !known) {
         return yield* new NotFound({ message: `${peer} is not a neighbour of ${site.name}` })
       }
+      yield* Effect.logInfo(
+        `link: ${peer} ${maintenance ? "taken out of service for maintenance" : "back in service"} (operator request)`
+      )
       return { peer, maintenance: routing.maintenance(), links: routing.links(), routes: routing.routes() }
     })
 

@@ -330,6 +330,13 @@ export const serve = (options: {
                 )
           )
         }
+        // A client that closed its request (a cancelled download): nobody is left to answer.
+        if (Cause.isInterruptedOnly(cause)) {
+          return Effect.as(
+            Effect.logDebug("http: the client closed its request before the answer"),
+            HttpServerResponse.empty({ status: 499 })
+          )
+        }
         return Effect.zipRight(
           Effect.logError("http: request failed", cause),
           Effect.succeed(HttpServerResponse.unsafeJson({ error: "InternalError" }, { status: 500 }))
