@@ -98,7 +98,7 @@ describe("accounts, tokens and operator commands across real site processes", ()
           ? true
           : undefined
       )
-      expect(logsOf(procs.get("s1"))).toContain("link: n1 joined (link up)")
+      expect(logsOf(procs.get("s1"))).toContain("tcp s1: n1 joined (connected)")
       await eventually("s1 routes to n1 through w1", async () =>
         ((await json(url("s1", "/status"))).routes as Record<string, string>).n1 === "w1" ? true : undefined
       )

@@ -68,29 +68,21 @@ export const tuneV8 = (): void => V8.setFlagsFromString("--no-allocation-site-pr
 
 /**
  * What an operator needs from a site's log about its links: each change of a link's state, at
- * info, a link lost at warning (a peer's first link up says it joined). The router calls this synchronously on its own
- * path, so the line is written by a forked log effect.
+ * info, a link lost at warning (the transport says when a peer first connects: it joined). The
+ * router calls this synchronously on its own path, so the line is written by a forked log effect.
  *
  * @since 0.1.0
  * @category logging
  */
-export const logLinkChanges = (): ((event: Routing.Event) => void) => {
-  const seen = new Set<string>()
-  return (event) => {
-    if (event._tag !== "LinkState") return
-    // A peer not reached yet is not lost: its link states before the first up are not news.
-    if (event.state !== "up" && !seen.has(event.peer)) return
-    const first = event.state === "up" && !seen.has(event.peer)
-    if (event.state === "up") seen.add(event.peer)
-    const line = first
-      ? `link: ${event.peer} joined (link up)`
-      : event.state === "down"
-        ? `link: ${event.peer} is down (no heartbeat, closed, or in maintenance): traffic goes around it`
-        : event.state === "suspect"
-          ? `link: ${event.peer} is suspect (heartbeats late)`
-          : `link: ${event.peer} is up again`
-    Effect.runFork(event.state === "down" ? Effect.logWarning(line) : Effect.logInfo(line))
-  }
+export const logLinkChanges = (): ((event: Routing.Event) => void) => (event) => {
+  if (event._tag !== "LinkState") return
+  const line =
+    event.state === "down"
+      ? `link: ${event.peer} is down (no heartbeat, closed, or in maintenance): traffic goes around it`
+      : event.state === "suspect"
+        ? `link: ${event.peer} is suspect (heartbeats late)`
+        : `link: ${event.peer} is up`
+  Effect.runFork(event.state === "down" ? Effect.logWarning(line) : Effect.logInfo(line))
 }
 
 /**

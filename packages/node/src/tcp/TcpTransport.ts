@@ -187,6 +187,8 @@ export const make = (options: {
     const inbox = new Inbox(config.inboxFrames, 1024)
     /** Established links: peer → its bounded send buffer. */
     const links = new Map<string, LinkWriter>()
+    /** Peers that have connected at least once (their first connection is logged as joining). */
+    const joined = new Set<string>()
     let handshakes = 0
     /** For what happens outside any fiber (a frame the writer had to leave out is logged). */
     const runtime = yield* Effect.runtime<never>()
@@ -352,7 +354,12 @@ export const make = (options: {
           })
         )
         onEstablished()
-        yield* Effect.logDebug(`tcp ${site}: link to ${peer} established`)
+        // Membership as an operator sees it: a peer's first connection is its joining.
+        if (joined.has(peer)) yield* Effect.logInfo(`tcp ${site}: reconnected to ${peer}`)
+        else {
+          joined.add(peer)
+          yield* Effect.logInfo(`tcp ${site}: ${peer} joined (connected)`)
+        }
         // From now on frames are decoded as they arrive; first those that came behind the hello.
         const leftovers = [...pending.slice(index), ...messages.drainAll()]
         established = peer
