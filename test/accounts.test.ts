@@ -36,6 +36,20 @@ describe("accounts, tokens and operator commands across real site processes", ()
     try {
       await routesEverywhere(http)
 
+      // Bodies and parameters a client got wrong are 400 with a reason, never 500.
+      for (const body of ['{"name":', "not json", "{"]) {
+        for (const path of ["/v1/accounts", "/v1/accounts/login"]) {
+          const answer = await fetch(url("n1", path), {
+            method: "POST",
+            headers: { "content-type": "application/json" },
+            body
+          })
+          expect(answer.status, `${path} ${body}`).toBe(400)
+          expect(await answer.json()).toMatchObject({ error: "BadRequest", message: expect.stringContaining("JSON") })
+        }
+      }
+      expect((await fetch(url("n1", `/v1/ping/echo?text=${"a".repeat(5000)}`))).status).toBe(400)
+
       // A user registered at n1 with its home in the south; the name is then taken everywhere.
       const alice = await cli(["account", "create", "alice", "--region", "south", ...at("n1"), "--json"], {
         input: "alice-password\n",

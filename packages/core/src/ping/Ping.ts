@@ -202,7 +202,7 @@ export const refs = (system: { readonly ref: Module.SiteContext["system"]["ref"]
 
 const json = (status: number, body: unknown) => HttpServerResponse.unsafeJson(body, { status })
 
-const EchoParams = Schema.Struct({ text: Schema.String, site: Schema.optional(Schema.String) })
+const EchoParams = Schema.Struct({ text: Echo.fields.text, site: Schema.optional(Schema.String) })
 const IncrementsParams = Schema.Struct({
   count: Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, MAX_INCREMENTS_PER_REQUEST)),
   site: Schema.optional(Schema.String)

@@ -314,9 +314,13 @@ export const serve = (options: {
       ),
       Effect.catchAllCause((cause) => {
         // A body over the bound, or one that does not parse: the client's fault, said plainly.
-        const failure = Cause.failureOption(cause)
-        const error: unknown = Option.isSome(failure) ? failure.value : undefined
-        if (typeof error === "object" && error !== null && "_tag" in error && error._tag === "RequestError") {
+        // A request that could not be read fails its route, or (under HttpApi) kills it: both are
+        // the client's doing, never a 500.
+        const error = [...Cause.failures(cause), ...Cause.defects(cause)].find(
+          (e): e is { readonly _tag: "RequestError"; readonly cause?: unknown } =>
+            typeof e === "object" && e !== null && "_tag" in e && e._tag === "RequestError"
+        )
+        if (error !== undefined) {
           const detail = String((error as { readonly cause?: unknown }).cause)
           return Effect.succeed(
             detail.includes("maxBytes")
