@@ -108,23 +108,8 @@ describe("the meridian binary runs the compiled JavaScript", () => {
     symlinkSync(join(root, "node_modules"), join(checkout, "node_modules"))
     // Removes the links, not what they point to.
     onTestFinished(() => rmSync(checkout, { recursive: true, force: true }))
-    const result = await new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const proc = spawn(
-        process.execPath,
-        [
-          join(checkout, "packages/cli/bin/meridian.js"),
-          "topology",
-          "check",
-          join(root, "examples/three-regions.yaml")
-        ],
-        { stdio: ["ignore", "pipe", "pipe"] }
-      )
-      let stdout = ""
-      let stderr = ""
-      proc.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
-      proc.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
-      proc.on("error", reject)
-      proc.on("close", (code) => resolve({ code, stdout, stderr }))
+    const result = await cli(["topology", "check", join(root, "examples/three-regions.yaml")], {
+      bin: join(checkout, "packages/cli/bin/meridian.js")
     })
     expect(result.code).toBe(0)
     expect(result.stdout).toContain("ok: three-regions")

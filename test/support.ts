@@ -107,14 +107,19 @@ export const threeSites = async (
 
 /**
  * Runs the binary to completion: exit code and output (`input` is written to its stdin; `cwd`
- * is its working directory, default this process's).
+ * is its working directory, default this process's; `bin` another checkout's binary).
  */
 export const cli = (
   args: ReadonlyArray<string>,
-  options: { readonly input?: string; readonly env?: Record<string, string>; readonly cwd?: string } = {}
+  options: {
+    readonly input?: string
+    readonly env?: Record<string, string>
+    readonly cwd?: string
+    readonly bin?: string
+  } = {}
 ) =>
   new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const proc = spawn(process.execPath, [bin, ...args], {
+    const proc = spawn(process.execPath, [options.bin ?? bin, ...args], {
       env: { ...process.env, ...options.env },
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
       stdio: ["pipe", "pipe", "pipe"]
