@@ -1,8 +1,62 @@
 import { describe, expect, it } from "@effect/vitest"
 import { type ChildProcess, spawn } from "node:child_process"
+import { createHmac, randomBytes } from "node:crypto"
 import { connect } from "node:net"
 import { join } from "node:path"
-import { bin, eventually, freePort, json, sleep, threeSites } from "./support.js"
+import {
+  bin,
+  eventually,
+  freePort,
+  json,
+  killAll,
+  logsOf,
+  routesEverywhere,
+  runSites,
+  sleep,
+  threeSites
+} from "./support.js"
+
+/**
+ * A replayed connection, as a hostile tester (or a NAT replaying one) makes it: connects to a
+ * site's TCP port, completes the hello as `claiming` with the topology's secret, then closes.
+ * `welcomed` when the site took the hello, `refused` when it closed the connection instead.
+ */
+const replayHello = (port: number, claiming: string, acceptor: string, secret: string) =>
+  new Promise<"welcomed" | "refused">((resolve) => {
+    const socket = connect({ host: "127.0.0.1", port })
+    const frame = (value: object) => {
+      const text = Buffer.from(JSON.stringify(value))
+      const head = Buffer.alloc(4)
+      head.writeUInt32BE(text.length)
+      return Buffer.concat([head, text])
+    }
+    let buffered = Buffer.alloc(0)
+    let outcome: "welcomed" | "refused" = "refused"
+    socket.on("data", (chunk: Buffer) => {
+      buffered = Buffer.concat([buffered, chunk])
+      while (buffered.length >= 4 && buffered.length >= 4 + buffered.readUInt32BE(0)) {
+        const message = JSON.parse(buffered.subarray(4, 4 + buffered.readUInt32BE(0)).toString()) as {
+          _tag: string
+          version: number
+          nonce: string
+        }
+        buffered = buffered.subarray(4 + buffered.readUInt32BE(0))
+        if (message._tag === "Challenge") {
+          const nonce = randomBytes(16).toString("hex")
+          const proof = createHmac("sha256", secret)
+            .update(`meridian-hello|${message.version}|dial|${claiming}|${acceptor}|${message.nonce}|${nonce}`)
+            .digest("hex")
+          socket.write(frame({ _tag: "Hello", version: message.version, site: claiming, nonce, proof }))
+        } else if (message._tag === "Welcome") {
+          outcome = "welcomed"
+          socket.destroy()
+        }
+      }
+    })
+    socket.on("error", () => {})
+    socket.on("close", () => resolve(outcome))
+    setTimeout(() => socket.destroy(), 5000)
+  })
 
 /** Sends raw bytes on a fresh connection and waits for the peer to close it (or 2 s). */
 const garbage = (port: number, bytes: Uint8Array) =>
@@ -18,6 +72,51 @@ const garbage = (port: number, bytes: Uint8Array) =>
   })
 
 describe("sites as real processes", () => {
+  it("a replayed connection does not leave a link half-down: both ends agree again within seconds", async () => {
+    const { dir, file: topology, tcp, http } = await threeSites()
+    const procs = runSites(topology, dir, ["n1", "s1", "w1"])
+    const secret = "test-secret-0123456789"
+    try {
+      await routesEverywhere(http)
+      const status = async (site: "n1" | "s1") => {
+        const s = await json(`http://127.0.0.1:${http[site]}/status`)
+        return s as {
+          links: Record<string, string>
+          linksAtPeers: Record<string, string>
+          routes: Record<string, string>
+        }
+      }
+      /** n1 and s1 both see their link up, say the other sees it up, and route to each other directly. */
+      const agree = async () => {
+        const [n1, s1] = [await status("n1"), await status("s1")]
+        return n1.links.s1 === "up" &&
+          s1.links.n1 === "up" &&
+          n1.linksAtPeers.s1 === "up" &&
+          s1.linksAtPeers.n1 === "up" &&
+          n1.routes.s1 === "s1" &&
+          s1.routes.n1 === "n1"
+          ? true
+          : undefined
+      }
+      await eventually("n1 and s1 linked directly", agree)
+      // n1 dials s1: a hello at s1 claiming to be n1 is taken (a newer connection of n1's)...
+      expect(await replayHello(tcp.s1, "n1", "s1", secret)).toBe("welcomed")
+      // ...and one at n1 claiming to be s1 is refused: s1 never dials n1.
+      expect(await replayHello(tcp.n1, "s1", "n1", secret)).toBe("refused")
+      await eventually("n1 and s1 agree again on a direct link", agree, 10_000)
+      // And it holds (the issue saw it half-down for 27 minutes): still agreed a few seconds on.
+      for (let i = 0; i < 5; i++) {
+        await sleep(600)
+        expect(await agree()).toBe(true)
+      }
+      const echo = await json(`http://127.0.0.1:${http.n1}/v1/ping/echo?text=again&site=s1`)
+      expect(echo).toEqual({ text: "again", site: "s1" })
+      expect(logsOf(procs.get("n1"))).toContain("not-the-dialer")
+    } finally {
+      killAll(procs.values())
+    }
+  }, 120_000)
+
   it("survive hostile bytes, and a kill -9 of the receiver loses no durable message nor applies one twice", async () => {
     const { dir, file: topology, tcp, http } = await threeSites()
     const [t2, h1, h2] = [tcp.s1, http.n1, http.s1]

@@ -30,11 +30,13 @@ describe("simulator", () => {
     )
   })
 
-  it("the partition scenario's trace holds the partition, the silent failure, the crashes and restarts", () => {
+  it("the partition scenario's trace holds the partition, the silent failure, the crashes and restarts, the replay", () => {
     const result = runExample("partition", 1)
-    const lines = result.trace.map((l) => JSON.parse(l) as { t: number; type: string; reason?: string })
+    const lines = result.trace.map(
+      (l) => JSON.parse(l) as { t: number; type: string; reason?: string; site?: string; peer?: string }
+    )
     const faults = result.trace.filter((l) => l.includes('"type":"fault"'))
-    expect(faults).toHaveLength(8)
+    expect(faults).toHaveLength(9)
     expect(faults.some((l) => l.includes('"partition":["n1","s1"]'))).toBe(true)
     expect(faults.some((l) => l.includes('"silence":"w1"'))).toBe(true)
     expect(faults.some((l) => l.includes('"crash":"n1"'))).toBe(true)
@@ -45,9 +47,18 @@ describe("simulator", () => {
     expect(lines.some((l) => l.type === "drop" && l.reason === "silent")).toBe(true)
     expect(lines.some((l) => l.type === "retransmit")).toBe(true)
     expect(lines.some((l) => l.type === "duplicate")).toBe(true)
+    // The replayed connection at 20 s left n1's frames to s1 going nowhere; n1 reset the link
+    // within a few heartbeats of s1 saying it heard nothing, and s1 heard n1 again.
+    expect(lines.some((l) => l.type === "drop" && l.reason === "half-open")).toBe(true)
+    const reset = lines.find((l) => l.type === "linkReset")
+    expect(reset).toMatchObject({ site: "n1", peer: "s1" })
+    expect(reset!.t).toBeGreaterThan(20_000)
+    expect(reset!.t).toBeLessThan(23_000)
+    const back = lines.find((l) => l.type === "linkState" && l.site === "s1" && l.peer === "n1" && l.t > reset!.t)
+    expect(back).toMatchObject({ state: "up" })
     expect(result.violations).toEqual([])
     // Every accepted message was delivered exactly once.
-    expect(result.accepted).toBe(1000)
+    expect(result.accepted).toBe(1200)
     expect(result.delivered).toBe(result.accepted)
   })
 
@@ -67,6 +78,18 @@ describe("simulator", () => {
       /^durable messages: 1000 accepted \(counter 1000\), \d+ applied exactly once, \d+ never applied$/
     )
     expect(broken[4]).toBe("invariants: exactly-once VIOLATED, ping/counter-matches ok")
+  })
+
+  it("the half-open scenario (no reset of a half-open link) is reported violated, its messages delivered", () => {
+    const result = runExample("half-open", 1)
+    expect(result.violations).toEqual([
+      {
+        invariant: "links-agree",
+        message: "the ends of 1 link(s) disagree: n1 sees s1 up while s1 sees n1 down"
+      }
+    ])
+    expect(result.delivered).toBe(result.accepted)
+    expect(result.trace.some((l) => l.includes('"type":"linkReset"'))).toBe(false)
   })
 
   it("the broken scenario (no retransmission) is reported violated", () => {

@@ -22,7 +22,11 @@ describe("Transport conformance: SimNetwork", () => {
             topology: yield* topology,
             config: { profile: { ...SimNetwork.defaultProfile, latency: "1 millis" } }
           })
-          yield* c.run({ a: network.transport("a"), b: network.transport("b") })
+          yield* c.run({
+            a: network.transport("a"),
+            b: network.transport("b"),
+            replay: Effect.sync(() => network.setHalfOpen("b", "a"))
+          })
         })
       )
     )

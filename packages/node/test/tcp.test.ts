@@ -56,6 +56,23 @@ const untilConnected = (t: TcpTransport.TcpTransport, peer: string) =>
     Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("20 seconds")))
   )
 
+/**
+ * A connection replayed at `to` claiming to be `claiming`: a second transport of that site (with
+ * the right secret) dials, completes its hello, and closes.
+ */
+const replayAt = (to: TcpTransport.TcpTransport, claiming: "a") =>
+  Effect.scoped(
+    Effect.gen(function* () {
+      const twin = yield* TcpTransport.make({
+        topology: yield* topology(to.address.port),
+        site: claiming,
+        secret: SECRET,
+        listen: { host: "127.0.0.1", port: 0 }
+      })
+      yield* untilConnected(twin, to.site)
+    })
+  ).pipe(Effect.orDie)
+
 /** Writes raw bytes to a TCP port and waits until the peer closes (or a bound). */
 const raw = (port: number, bytes: Uint8Array) =>
   Effect.async<void>((resume) => {
@@ -383,7 +400,7 @@ describe("Transport conformance: TCP", () => {
           const { a, b } = yield* pair()
           yield* untilConnected(a, "b")
           yield* untilConnected(b, "a")
-          yield* c.run({ a, b })
+          yield* c.run({ a, b, replay: replayAt(b, "a") })
         })
       )
     )
@@ -391,6 +408,66 @@ describe("Transport conformance: TCP", () => {
 })
 
 describe("TCP hello and bad input", () => {
+  it.live("one connection per link: a replayed connection closes the older one, and both ends use the new", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { a, b } = yield* pair()
+        yield* untilConnected(a, "b")
+        yield* untilConnected(b, "a")
+        yield* replayAt(b, "a")
+        // The older connection was closed, not left half-used: a dials again, and b's frames reach a.
+        yield* untilConnected(a, "b")
+        yield* untilConnected(b, "a")
+        const seq = 1000
+        yield* Effect.orDie(
+          b
+            .send("a", new HeartbeatFrame({ seq }))
+            .pipe(Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("20 seconds"))))
+        )
+        let seen = false
+        while (!seen)
+          for (const { frame } of yield* Effect.timeoutFail(a.receive, {
+            duration: "10 seconds",
+            onTimeout: () => new Error("b's frame never reached a")
+          }))
+            if (frame._tag === "Heartbeat" && frame.seq === seq) seen = true
+      })
+    )
+  )
+
+  it.live("a hello from a neighbour that is not its link's dialer is refused and counted; the link holds", () =>
+    Effect.scoped(
+      Effect.gen(function* () {
+        const { a, b } = yield* pair()
+        yield* untilConnected(a, "b")
+        // `b` calling `a` (a topology where b dials): a is the one that dials b.
+        const reversed = yield* Builder.make("pair")
+          .region("r", {})
+          .defaultRegion("r")
+          .site("a", { region: "r", tcp: `127.0.0.1:${a.address.port}`, http: "127.0.0.1:0" })
+          .site("b", { region: "r", tcp: "127.0.0.1:0", http: "127.0.0.1:1" })
+          .link("b", "a")
+          .build()
+        yield* Effect.scoped(
+          Effect.gen(function* () {
+            const twin = yield* TcpTransport.make({
+              topology: reversed,
+              site: "b",
+              secret: SECRET,
+              listen: { host: "127.0.0.1", port: 0 }
+            }).pipe(Effect.orDie)
+            yield* Effect.suspend(() =>
+              a.stats.rejected["not-the-dialer"] > 0 ? Effect.void : Effect.fail("not yet")
+            ).pipe(Effect.retry(Schedule.spaced("20 millis").pipe(Schedule.upTo("20 seconds"))))
+            expect(twin.connected()).toEqual([])
+          })
+        )
+        expect(a.connected()).toEqual(["b"])
+        expect(b.connected()).toEqual(["a"])
+      })
+    )
+  )
+
   it.live("a wrong secret is refused on both sides and counted", () =>
     Effect.scoped(
       Effect.gen(function* () {

@@ -44,6 +44,12 @@ export interface Config {
   readonly downAfter: Duration.DurationInput
   /** Link-state advertisements are refreshed this often (and sent at once on a change). */
   readonly linkStateInterval: Duration.DurationInput
+  /**
+   * A neighbour that keeps saying (in its heartbeats) that it hears nothing from here, while its
+   * own frames arrive, for this long: the link carries frames one way only (half-open) and is
+   * reset through the transport, which connects it afresh.
+   */
+  readonly halfOpenAfter: Duration.DurationInput
   /** An envelope is dropped after this many hops. */
   readonly maxHops: number
   /** First retransmission delay of a durable envelope; doubled per attempt up to `retransmitMax`. */
@@ -63,6 +69,11 @@ export interface Config {
    * simulator's invariants catch lost messages.
    */
   readonly retransmit: boolean
+  /**
+   * UNSAFE: `false` never resets a half-open link, which then stays half-open. Only for showing
+   * that the simulator's `links-agree` invariant catches it.
+   */
+  readonly resetHalfOpen: boolean
 }
 
 /**
@@ -77,13 +88,15 @@ export const defaults: Config = {
   suspectAfter: "600 millis",
   downAfter: "1 second",
   linkStateInterval: "2 seconds",
+  halfOpenAfter: "600 millis",
   maxHops: 16,
   retransmitInitial: "250 millis",
   retransmitMax: "5 seconds",
   retransmitHorizon: "10 minutes",
   outboxPollInterval: "100 millis",
   outboxBatch: 256,
-  retransmit: true
+  retransmit: true,
+  resetHalfOpen: true
 }
 
 /**
@@ -100,6 +113,8 @@ export type LinkState = "up" | "suspect" | "down"
  */
 export type Event =
   | { readonly _tag: "LinkState"; readonly peer: string; readonly state: LinkState }
+  /** The link to `peer` carried frames one way only and was reset. */
+  | { readonly _tag: "LinkReset"; readonly peer: string }
   | { readonly _tag: "Routes"; readonly nextHops: Readonly<Record<string, string>> }
   | { readonly _tag: "Forwarded"; readonly envelopeId: string; readonly to: string; readonly via: string }
   | { readonly _tag: "Dropped"; readonly envelopeId: string; readonly reason: string }
@@ -121,6 +136,13 @@ export interface Routing {
   readonly start: (system: ActorSystemService) => Effect.Effect<void, never, Scope.Scope>
   /** State of each neighbour link. */
   readonly links: () => Readonly<Record<string, LinkState>>
+  /**
+   * The other end's view of each neighbour link: `false` when the neighbour's latest
+   * advertisement leaves this site out (it does not hear us, or holds the link in maintenance),
+   * `true` otherwise (also before it has advertised). Where this and {@link links} differ, the
+   * two ends disagree.
+   */
+  readonly peerViews: () => Readonly<Record<string, boolean>>
   /** Next hop per reachable site. */
   readonly routes: () => Readonly<Record<string, string>>
   /**
@@ -140,6 +162,12 @@ interface Neighbour {
   /** When a frame last went out to it: a link that carried traffic needs no heartbeat. */
   lastSent: number
   state: LinkState
+  /**
+   * Since when the peer has been saying it hears nothing from here (while it is heard), and
+   * when it last said so: a half-open link when that lasts `halfOpenAfter`.
+   */
+  deafSince: number | undefined
+  deafLast: number
 }
 
 /**
@@ -195,6 +223,7 @@ export const make = (options: {
     const heartbeatMs = ms(config.heartbeatInterval)
     const suspectMs = ms(config.suspectAfter)
     const downMs = ms(config.downAfter)
+    const halfOpenMs = ms(config.halfOpenAfter)
     const horizonMs = ms(config.retransmitHorizon)
     const pollMs = ms(config.outboxPollInterval)
     const emit = options.onEvent ?? (() => {})
@@ -212,7 +241,14 @@ export const make = (options: {
     const clock = yield* Effect.clock
     const neighbours = new Map<string, Neighbour>()
     for (const peer of graph.get(site) ?? []) {
-      neighbours.set(peer, { peer, lastHeard: clock.unsafeCurrentTimeMillis(), lastSent: -Infinity, state: "up" })
+      neighbours.set(peer, {
+        peer,
+        lastHeard: clock.unsafeCurrentTimeMillis(),
+        lastSent: -Infinity,
+        state: "up",
+        deafSince: undefined,
+        deafLast: -Infinity
+      })
     }
     /** Latest advertisement of each other site: origin → (seq, neighbours it has up). */
     const advertised = new Map<string, { readonly seq: number; readonly up: ReadonlySet<string> }>()
@@ -454,7 +490,9 @@ export const make = (options: {
       if (n === undefined) return true // not a neighbour per the topology: ignored, as onInbound does
       if (n.state !== "up") return false // hearing it changes the link's state
       if (frame._tag === "Heartbeat") {
+        if (frame.hears === false) return false // the peer does not hear us: onHeartbeat
         n.lastHeard = clock.unsafeCurrentTimeMillis()
+        n.deafSince = undefined
         return true
       }
       if (frame._tag !== "Envelope" || frame.envelope.durable) return false
@@ -493,6 +531,27 @@ export const make = (options: {
         )
       })
 
+    /**
+     * A heartbeat from a neighbour we hear: if it says it hears nothing from here, and keeps
+     * saying so (reports no more than a few heartbeats apart) for `halfOpenAfter`, our frames to
+     * it go nowhere though its frames reach us — the link is reset, so that both ends start
+     * afresh on a new connection rather than each believing its own half.
+     */
+    const onHeartbeat = (n: Neighbour, frame: HeartbeatFrame): Effect.Effect<void> => {
+      if (frame.hears !== false) {
+        n.deafSince = undefined
+        return Effect.void
+      }
+      const now = clock.unsafeCurrentTimeMillis()
+      if (n.deafSince === undefined || now - n.deafLast > 3 * heartbeatMs) n.deafSince = now
+      n.deafLast = now
+      if (now - n.deafSince < halfOpenMs || !config.resetHalfOpen || transport.reset === undefined) return Effect.void
+      n.deafSince = undefined
+      emit({ _tag: "LinkReset", peer: n.peer })
+      transport.reset(n.peer)
+      return Effect.void
+    }
+
     const setState = (n: Neighbour, state: LinkState): boolean => {
       if (n.state === state) return false
       const wasDown = n.state === "down"
@@ -516,7 +575,7 @@ export const make = (options: {
             case "LinkState":
               return onLinkState(from, frame)
             case "Heartbeat":
-              return Effect.void
+              return onHeartbeat(n, frame)
           }
         })()
         if (!routingChanged) return handle
@@ -542,9 +601,17 @@ export const make = (options: {
           sinceAdvert = 0
           yield* advertise()
         }
-        // Any frame is a sign of life: only links idle for a whole interval get a heartbeat.
-        const beat = trusted(HeartbeatFrame, { seq: heartbeatSeq++, _tag: "Heartbeat" })
-        for (const n of neighbours.values()) if (now - n.lastSent >= heartbeatMs) yield* sendFrame(n.peer, beat)
+        // Any frame is a sign of life: only links idle for a whole interval get a heartbeat. A
+        // neighbour we do not hear gets one every interval that says so (see `onHeartbeat`).
+        const seq = heartbeatSeq++
+        const beat = trusted(HeartbeatFrame, { seq, _tag: "Heartbeat" })
+        let deaf: HeartbeatFrame | undefined
+        for (const n of neighbours.values()) {
+          if (n.state === "down") {
+            deaf ??= trusted(HeartbeatFrame, { seq, hears: false, _tag: "Heartbeat" })
+            yield* sendFrame(n.peer, deaf)
+          } else if (now - n.lastSent >= heartbeatMs) yield* sendFrame(n.peer, beat)
+        }
         yield* Effect.sleep(heartbeatMs)
       }
     })
@@ -676,6 +743,8 @@ export const make = (options: {
         Object.fromEntries(
           [...neighbours.values()].map((n) => [n.peer, inMaintenance.has(n.peer) ? "down" : n.state] as const)
         ),
+      peerViews: () =>
+        Object.fromEntries([...neighbours.keys()].map((peer) => [peer, advertised.get(peer)?.up.has(site) ?? true])),
       routes: () => Object.fromEntries(nextHops),
       setMaintenance: (peer, on) =>
         Effect.suspend(() => {

@@ -28,6 +28,8 @@ const faultText = (line: Line): string => {
     const pair = line[action]
     if (Array.isArray(pair)) return `${action} ${pair.join("–")}`
   }
+  const replay = line["replay"]
+  if (Array.isArray(replay)) return `replay at ${replay[0]} of ${replay[1]}'s connection (half-open)`
   for (const action of ["silence", "resume", "crash", "restart"] as const) {
     if (typeof line[action] === "string") return `${action} ${line[action]}`
   }

@@ -51,12 +51,36 @@ export const exactlyOnce: Module.Invariant = (_context, tally) =>
   })
 
 /**
+ * The routers' own invariant: at the end of the run, the two ends of every link between running
+ * sites agree on whether it is down — neither believes in a link that carries its frames nowhere
+ * (a half-open link left as it is).
+ *
+ * @since 0.1.0
+ * @category invariants
+ */
+export const linksAgree: Module.Invariant = (context) =>
+  Effect.sync(() => {
+    const disagree: Array<string> = []
+    for (const link of context.topology.links) {
+      const [a, b] = link.between
+      const atA = context.site(a)?.routing?.links()[b]
+      const atB = context.site(b)?.routing?.links()[a]
+      if (atA === undefined || atB === undefined) continue
+      if ((atA === "down") !== (atB === "down")) disagree.push(`${a} sees ${b} ${atA} while ${b} sees ${a} ${atB}`)
+    }
+    return disagree.length === 0 ? undefined : `the ends of ${disagree.length} link(s) disagree: ${disagree.join("; ")}`
+  })
+
+/**
  * Invariants every scenario can name.
  *
  * @since 0.1.0
  * @category invariants
  */
-export const builtinInvariants: Readonly<Record<string, Module.Invariant>> = { "exactly-once": exactlyOnce }
+export const builtinInvariants: Readonly<Record<string, Module.Invariant>> = {
+  "exactly-once": exactlyOnce,
+  "links-agree": linksAgree
+}
 
 /**
  * @since 0.1.0
@@ -123,6 +147,11 @@ export const problems = (scenario: Scenario, topology: Topology, modules: Module
   scenario.faults.forEach((fault, i) => {
     for (const site of Object.entries(fault).flatMap(([k, v]) => (k === "at" ? [] : Array.isArray(v) ? v : [v]))) {
       if (topology.sites[site as string] === undefined) out.push(`faults[${i}]: no site named ${String(site)}`)
+    }
+    if ("replay" in fault) {
+      const [a, b] = fault.replay
+      if (!topology.links.some(({ between: [x, y] }) => (x === a && y === b) || (x === b && y === a)))
+        out.push(`faults[${i}]: replay needs a link between ${a} and ${b}`)
     }
   })
   return out
@@ -364,7 +393,7 @@ export const run = (options: {
         } else if ("restart" in fault) {
           yield* network.setCrashed(fault.restart, false)
           if (!running.has(fault.restart)) yield* startSite(fault.restart)
-        }
+        } else if ("replay" in fault) network.setHalfOpen(fault.replay[0], fault.replay[1])
         const { at: _at, ...what } = fault
         record('"fault"', what)
       })

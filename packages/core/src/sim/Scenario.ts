@@ -51,7 +51,11 @@ export const NetworkProfile = Schema.Struct({
 /**
  * A fault on the timeline. `partition`/`heal` cut and restore traffic between two sites;
  * `silence`/`resume` make a site stop answering without closing anything (SIGSTOP); `crash`
- * interrupts a site's scope (its stores survive) and `restart` starts it again.
+ * interrupts a site's scope (its stores survive) and `restart` starts it again. `replay: [a, b]` is
+ * a connection replayed at `a` claiming to be `b` (a quick restart of `b`, a NAT or a tunnel
+ * replaying a connection), in its worst outcome: the link is left half-open, `a`'s frames to `b`
+ * going nowhere while `b`'s reach `a`, until an end resets the link (the router does when it
+ * hears its peer say it hears nothing).
  *
  * @since 0.1.0
  * @category schemas
@@ -62,7 +66,8 @@ export const Fault = Schema.Union(
   Schema.Struct({ at: DurationText, silence: Name }),
   Schema.Struct({ at: DurationText, resume: Name }),
   Schema.Struct({ at: DurationText, crash: Name }),
-  Schema.Struct({ at: DurationText, restart: Name })
+  Schema.Struct({ at: DurationText, restart: Name }),
+  Schema.Struct({ at: DurationText, replay: Schema.Tuple(Name, Name) })
 )
 export type Fault = typeof Fault.Type
 
@@ -91,14 +96,20 @@ export const Scenario = Schema.Struct({
       suspectAfter: Schema.optional(DurationText),
       downAfter: Schema.optional(DurationText),
       linkStateInterval: Schema.optional(DurationText),
+      halfOpenAfter: Schema.optional(DurationText),
       retransmitInitial: Schema.optional(DurationText),
       retransmitMax: Schema.optional(DurationText),
       maxHops: Schema.optional(Schema.Int.pipe(Schema.positive())),
-      retransmit: Schema.optional(Schema.Boolean)
+      retransmit: Schema.optional(Schema.Boolean),
+      /** `false` is the unsafe switch that leaves half-open links as they are. */
+      resetHalfOpen: Schema.optional(Schema.Boolean)
     }),
     { default: () => ({}) }
   ),
-  /** Explicit acknowledgement that `routing.retransmit: false` is meant (it loses messages). */
+  /**
+   * Explicit acknowledgement that `routing.retransmit: false` (it loses messages) or
+   * `routing.resetHalfOpen: false` (it leaves links half-open) is meant.
+   */
   unsafe: Schema.optionalWith(Schema.Boolean, { default: () => false }),
   workload: Schema.Array(Schema.Struct({ generator: Schema.String, params: Schema.optional(Schema.Unknown) })),
   faults: Schema.optionalWith(Schema.Array(Fault), { default: () => [] }),
@@ -133,14 +144,16 @@ export const parse = (text: string): Either.Either<Scenario, ScenarioError> => {
   }
   return Schema.decodeUnknownEither(Scenario, { errors: "all", onExcessProperty: "error" })(raw).pipe(
     Either.mapLeft((e) => new ScenarioError({ problems: problemsFromParseError(e) })),
-    Either.flatMap((s) =>
-      s.routing.retransmit === false && !s.unsafe
-        ? Either.left(
-            new ScenarioError({
-              problems: [{ path: "routing.retransmit", message: "false loses messages; set `unsafe: true` to mean it" }]
-            })
-          )
-        : Either.right(s)
-    )
+    Either.flatMap((s) => {
+      const problems: Array<Problem> = []
+      if (s.routing.retransmit === false && !s.unsafe)
+        problems.push({ path: "routing.retransmit", message: "false loses messages; set `unsafe: true` to mean it" })
+      if (s.routing.resetHalfOpen === false && !s.unsafe)
+        problems.push({
+          path: "routing.resetHalfOpen",
+          message: "false leaves half-open links as they are; set `unsafe: true` to mean it"
+        })
+      return problems.length > 0 ? Either.left(new ScenarioError({ problems })) : Either.right(s)
+    })
   )
 }

@@ -2,10 +2,11 @@
  * The simulated network: one {@link TransportService} per site, over in-memory links with
  * latency, jitter, loss, duplication, reordering and bandwidth, plus the faults a scenario
  * schedules — partitions, silent failures (a site stops answering without closing anything, like
- * SIGSTOP) and crashes. Frames are immutable values handed over as they are (the TCP transport
- * is where frames are encoded and Schema-checked); their JSON size drives the bandwidth model.
- * All timing is on the Effect clock and all chance on the Effect `Random`, so a seeded run under
- * the simulation engine is exactly reproducible.
+ * SIGSTOP), crashes and half-open links (frames go one way only until an end resets the link).
+ * Frames are immutable values handed over as they are (the TCP transport is where frames are
+ * encoded and Schema-checked); their JSON size drives the bandwidth model. All timing is on the
+ * Effect clock and all chance on the Effect `Random`, so a seeded run under the simulation engine
+ * is exactly reproducible.
  *
  * @since 0.1.0
  */
@@ -62,6 +63,8 @@ export interface Config {
   readonly links: Readonly<Record<string, Partial<LinkProfile>>>
   /** Frames waiting to be taken by a site's router; beyond it frames are dropped (counted). */
   readonly inboxCapacity: number
+  /** How long a link that was reset carries nothing, both ways (a TCP transport dials again). */
+  readonly reconnect: Duration.DurationInput
 }
 
 /**
@@ -94,7 +97,7 @@ export type Event =
  * @since 0.1.0
  * @category models
  */
-export type DropReason = "loss" | "partition" | "silent" | "crashed" | "inbox-full"
+export type DropReason = "loss" | "partition" | "silent" | "crashed" | "inbox-full" | "half-open" | "reconnecting"
 
 /**
  * Key of the link between two sites.
@@ -116,6 +119,11 @@ export interface SimNetwork {
   readonly setSilent: (site: string, silent: boolean) => void
   /** A crashed site loses what waits in its inbox and receives nothing until it is restarted. */
   readonly setCrashed: (site: string, crashed: boolean) => Effect.Effect<void>
+  /**
+   * Leaves the link between `from` and `to` half-open: `from`'s frames to `to` go nowhere while
+   * `to`'s still reach `from`, until either end's transport resets the link.
+   */
+  readonly setHalfOpen: (from: string, to: string) => void
 }
 
 /** One direction of a link: when the wire is free again (bandwidth) and the last arrival (ordering). */
@@ -150,7 +158,14 @@ export const make = (options: {
   readonly onEvent?: (event: Event) => void
 }): Effect.Effect<SimNetwork, never, Scope.Scope> =>
   Effect.gen(function* () {
-    const config: Config = { profile: defaultProfile, links: {}, inboxCapacity: 10_000, ...options.config }
+    const config: Config = {
+      profile: defaultProfile,
+      links: {},
+      inboxCapacity: 10_000,
+      reconnect: "100 millis",
+      ...options.config
+    }
+    const reconnectMillis = Duration.toMillis(Duration.decode(config.reconnect))
     const emit = options.onEvent ?? (() => {})
     const scope = yield* Effect.scope
     const neighbours = new Map<string, Set<string>>()
@@ -165,6 +180,10 @@ export const make = (options: {
     const partitions = new Set<string>()
     const silent = new Set<string>()
     const crashed = new Set<string>()
+    /** Directions `from>to` whose frames go nowhere (half-open links). */
+    const halfOpen = new Set<string>()
+    /** Links reset and not yet connected again: link key → when they carry frames again. */
+    const reconnecting = new Map<string, number>()
     /** Per direction: when the wire is free again (bandwidth) and the last arrival (ordering). */
     const wires = new Map<string, Wire>()
 
@@ -189,7 +208,7 @@ export const make = (options: {
     const random = mulberry32(yield* Random.nextIntBetween(0, 0x7fffffff))
     const clock = yield* Effect.clock
 
-    /** Checked per frame, twice: the common case (no fault in force) costs three size checks. */
+    /** Checked per frame, twice: the common case (no fault in force) costs five size checks. */
     const blocked = (from: string, to: string): DropReason | undefined =>
       crashed.size > 0 && (crashed.has(to) || crashed.has(from))
         ? "crashed"
@@ -197,7 +216,19 @@ export const make = (options: {
           ? "silent"
           : partitions.size > 0 && partitions.has(linkKey(from, to))
             ? "partition"
-            : undefined
+            : halfOpen.size > 0 && halfOpen.has(`${from}>${to}`)
+              ? "half-open"
+              : reconnecting.size > 0 && isReconnecting(from, to)
+                ? "reconnecting"
+                : undefined
+    const isReconnecting = (from: string, to: string): boolean => {
+      const key = linkKey(from, to)
+      const until = reconnecting.get(key)
+      if (until === undefined) return false
+      if (clock.unsafeCurrentTimeMillis() < until) return true
+      reconnecting.delete(key)
+      return false
+    }
 
     /** Hands a frame to the receiver at its arrival time (synchronous: runs from a timer). */
     const arrive = (from: string, to: string, frame: Frame, tag: string): void => {
@@ -293,7 +324,13 @@ export const make = (options: {
           Effect.suspend(() => {
             const refused = offer(peer, frame)
             return refused === undefined ? Effect.void : Effect.fail(refused)
-          })
+          }),
+        reset: (peer) => {
+          if (!directions.has(peer)) return
+          halfOpen.delete(`${site}>${peer}`)
+          halfOpen.delete(`${peer}>${site}`)
+          reconnecting.set(linkKey(site, peer), clock.unsafeCurrentTimeMillis() + reconnectMillis)
+        }
       }
     }
 
@@ -307,7 +344,8 @@ export const make = (options: {
           crashed.add(site)
           inboxes.get(site)?.reset()
           return Effect.void
-        })
+        }),
+      setHalfOpen: (from, to) => void halfOpen.add(`${from}>${to}`)
     }
   })
 

@@ -8,6 +8,7 @@
  */
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import { Address } from "../kernel/Address.js"
 import { Envelope, PROTOCOL_VERSION } from "../kernel/Envelope.js"
 import {
@@ -42,6 +43,12 @@ export class ConformanceFailure extends Data.TaggedError("ConformanceFailure")<{
 export interface Pair {
   readonly a: TransportService
   readonly b: TransportService
+  /**
+   * A connection replayed at `b` claiming to be `a` (it completes the hello, then closes), as a
+   * quick restart of `a` or a NAT or tunnel replaying a connection does. The simulated network
+   * leaves the link half-open (its worst outcome); TCP closes the older connection.
+   */
+  readonly replay?: Effect.Effect<void>
 }
 
 /**
@@ -78,6 +85,59 @@ const receiveData = (t: TransportService, n: number) =>
       }
     }
     return out
+  })
+
+/**
+ * Heartbeats both ways as the routers send them (every 100 ms, saying whether the sender hears
+ * its peer: a frame within the last 500 ms), with the router's reset of a link whose far end
+ * keeps saying it hears nothing (600 ms) — until each end has heard the other's last 5
+ * heartbeats in a row, or `within` ms. `true` when the link carries frames both ways.
+ */
+const heartbeatsUntilTwoWay = (pair: Pair, within: number) =>
+  Effect.gen(function* () {
+    const clock = yield* Effect.clock
+    const now = () => clock.unsafeCurrentTimeMillis()
+    const ends = [pair.a, pair.b].map((t) => ({
+      t,
+      heardAt: -Infinity,
+      deafSince: undefined as number | undefined,
+      inARow: 0,
+      lastSeq: -1
+    }))
+    const listeners = yield* Effect.forEach(ends, (end) =>
+      Effect.fork(
+        Effect.forever(
+          Effect.map(end.t.receive, (batch) => {
+            for (const { frame } of batch) {
+              if (frame._tag !== "Heartbeat") continue
+              end.heardAt = now()
+              end.inARow = frame.seq === end.lastSeq + 1 ? end.inARow + 1 : 1
+              end.lastSeq = frame.seq
+              if (frame.hears !== false) end.deafSince = undefined
+              else if (end.deafSince === undefined) end.deafSince = now()
+              else if (now() - end.deafSince >= 600) {
+                end.deafSince = undefined
+                end.t.reset?.(end === ends[0] ? pair.b.site : pair.a.site)
+              }
+            }
+          })
+        )
+      )
+    )
+    const start = now()
+    let seq = 0
+    let twoWay = false
+    while (!twoWay && now() - start < within) {
+      for (const [i, end] of ends.entries()) {
+        const peer = ends[1 - i]!.t.site
+        yield* Effect.either(end.t.send(peer, new HeartbeatFrame({ seq, hears: now() - end.heardAt < 500 })))
+      }
+      seq++
+      yield* Effect.sleep(100)
+      twoWay = ends.every((end) => end.inARow >= 5 && end.lastSeq >= seq - 2)
+    }
+    yield* Fiber.interruptAll(listeners)
+    return twoWay
   })
 
 /**
@@ -221,6 +281,20 @@ export const cases: ReadonlyArray<Case> = [
           handled.slice(0, 8)
         )
         yield* check("direct", received >= n / 3 && received < n, "some frames through receive, not all", received)
+      })
+  },
+  {
+    name: "a replayed connection leaves no link half-open: frames cross both ways again within seconds",
+    run: (pair) =>
+      Effect.gen(function* () {
+        const { a, b, replay } = pair
+        if (replay === undefined || a.reset === undefined || b.reset === undefined) {
+          return yield* check("replay", false, "a way to replay a connection, and reset", "none")
+        }
+        yield* check("replay", yield* heartbeatsUntilTwoWay(pair, 10_000), "frames both ways before", "one way")
+        yield* replay
+        // What the routers do after it: heartbeats, and a reset where an end says it hears nothing.
+        yield* check("replay", yield* heartbeatsUntilTwoWay(pair, 10_000), "frames both ways within 10 s", "one way")
       })
   },
   {

@@ -41,13 +41,17 @@ export class EnvelopeFrame extends Schema.TaggedClass<EnvelopeFrame>()("Envelope
 
 /**
  * Liveness probe between neighbours; any frame counts as a sign of life, heartbeats make sure
- * there is one every interval.
+ * there is one every interval. `hears: false` says the sender hears nothing from the receiver
+ * (its link is down at the sender's end): a receiver that still hears the sender knows the link
+ * carries frames one way only (half-open) and resets it — the two-way check of an OSPF hello
+ * or a BFD session. Absent means it hears (and is how every heartbeat of a healthy link looks).
  *
  * @since 0.1.0
  * @category frames
  */
 export class HeartbeatFrame extends Schema.TaggedClass<HeartbeatFrame>()("Heartbeat", {
-  seq: Schema.Int
+  seq: Schema.Int,
+  hears: Schema.optional(Schema.Boolean)
 }) {}
 
 /**
@@ -255,6 +259,12 @@ export interface TransportService {
    * function that takes the handler away again.
    */
   readonly setDirect?: (handler: DirectHandler) => () => void
+  /**
+   * Optional: drops the link to `peer` and connects it afresh (over TCP: closes the connection,
+   * and the dialing end dials again). The router calls it on a link that carries frames one way
+   * only; frames in flight on it may be lost (durable delivery retransmits).
+   */
+  readonly reset?: (peer: string) => void
 }
 
 /**

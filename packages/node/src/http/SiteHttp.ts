@@ -186,6 +186,13 @@ export const status = (site: Site.RunningSite, loads: ReadonlyArray<AddressLoad>
       site: site.name,
       modules: site.modules.map((m) => m.name),
       links: site.routing?.links() ?? {},
+      /**
+       * What each neighbour's latest advertisement says of its link to this site: where it says
+       * `down` and `links` does not (or the reverse), the two ends disagree.
+       */
+      linksAtPeers: Object.fromEntries(
+        Object.entries(site.routing?.peerViews() ?? {}).map(([peer, up]) => [peer, up ? "up" : "down"] as const)
+      ),
       routes: site.routing?.routes() ?? {},
       actors: yield* site.system.actors,
       deadLetters: yield* site.system.deadLetters.counts,
@@ -227,8 +234,12 @@ const page = (s: Effect.Effect.Success<ReturnType<typeof status>>) => {
 td,th{border:1px solid #ccc;padding:.3em .7em;text-align:left}th{background:#f4f4f4}.up{color:#070}.down{color:#b00}</style>
 </head><body><h1>Site ${escapeHtml(s.site)}</h1>
 <p>modules: ${escapeHtml(s.modules.join(", ") || "none")} · <a href="/status">/status</a> · <a href="/metrics">/metrics</a> · <a href="/health">/health</a></p>
-<h2>Links</h2><table><tr><th>peer</th><th>state</th><th>next hop</th></tr>${rows(
-    Object.entries(s.links).map(([peer, state]) => [peer, state, s.routes[peer] ?? "—"])
+<h2>Links</h2><table><tr><th>peer</th><th>state here</th><th>the peer says</th><th>next hop</th></tr>${rows(
+    Object.entries(s.links).map(([peer, state]) => {
+      const there: string = s.linksAtPeers[peer] ?? "—"
+      const disagree = there !== "—" && (state === "down") !== (there === "down")
+      return [peer, state, disagree ? `${there} (the two ends disagree)` : there, s.routes[peer] ?? "—"]
+    })
   )}</table>
 <h2>Actors</h2><table><tr><th>actor</th><th>protocol</th><th>status</th><th>queue</th><th>capacity</th><th>processed</th><th>restarts</th></tr>${rows(
     s.actors.map((a) => [a.name, a.protocol, a.status, a.mailboxDepth, a.mailboxCapacity, a.processed, a.restarts])

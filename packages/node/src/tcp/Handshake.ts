@@ -1,8 +1,9 @@
 /**
  * The hello of a TCP connection, before any frame flows: acceptor → Challenge, dialer → Hello,
  * acceptor → Welcome. Each side proves, with an HMAC over both sides' nonces and a secret shared
- * by the topology, that it belongs to the deployment; a peer speaking another wire version, or
- * naming a site that is not a neighbour, is refused.
+ * by the topology, that it belongs to the deployment; a peer speaking another wire version,
+ * naming a site that is not a neighbour, or a neighbour that is not the dialer of its link, is
+ * refused.
  *
  * @since 0.1.0
  */
@@ -62,14 +63,16 @@ const sameProof = (a: string, b: string): boolean => {
 export const exchange = (options: {
   readonly site: string
   readonly secret: string
-  /** The sites this one has a link with: the only ones an accepting side takes a hello from. */
+  /** The sites this one has a link with. */
   readonly neighbours: ReadonlySet<string>
+  /** The neighbours that dial this site: the only ones an accepting side takes a hello from. */
+  readonly dialers: ReadonlySet<string>
   readonly dialing: string | undefined
   /** The connection's next frame. */
   readonly next: Effect.Effect<Received, Closed>
   readonly write: (chunk: Uint8Array) => Effect.Effect<void, Socket.SocketError>
 }): Effect.Effect<string, Closed> => {
-  const { site, secret, neighbours, dialing, next, write } = options
+  const { site, secret, neighbours, dialers, dialing, next, write } = options
   const sendHandshake = (message: HandshakeMessage) =>
     write(frameBytes(encodeHandshake(message))).pipe(
       Effect.mapError((e) => new Closed({ reason: "socket", detail: e.message }))
@@ -106,6 +109,13 @@ export const exchange = (options: {
       }
       if (!sameProof(hello.proof, proof(secret, "dial", hello.site, site, nonce, hello.nonce))) {
         return yield* new Closed({ reason: "wrong-secret", detail: `site ${hello.site}` })
+      }
+      // One connection per link: only its first site dials (this site dials the others itself).
+      if (!dialers.has(hello.site)) {
+        return yield* new Closed({
+          reason: "not-the-dialer",
+          detail: `${hello.site} called, but ${site} is the one that dials ${hello.site}`
+        })
       }
       yield* sendHandshake(new Welcome({ proof: proof(secret, "accept", hello.site, site, nonce, hello.nonce) }))
       return hello.site

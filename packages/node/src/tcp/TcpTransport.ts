@@ -10,6 +10,14 @@
  * belongs to the deployment; only then do frames flow. The framing, the hello and a link's
  * writer are in `Framing`, `Handshake` and `Link`.
  *
+ * One connection per link, decided the same way at both ends: only the link's first site dials
+ * (an accepting side refuses a hello from a peer that is not the dialer of a link with it), and
+ * a newer connection from the dialer replaces the older one, which is closed — a dialer only
+ * dials again once it has given its connection up (a quick restart, a connection a NAT or tunnel
+ * dropped). Closing the older one, rather than only ceasing to write to it, is what lets both
+ * ends see the same link: its other end notices the close and uses the new connection. A link
+ * the router finds carrying frames one way only is `reset`: closed, and dialed again.
+ *
  * Every bound is named: frame size, handshakes in progress and their time limit, the send buffer
  * of each link, the inbox. A peer that sends a malformed or oversized frame, random bytes, a wrong
  * secret, an unknown site or a wrong version has its connection closed with a logged reason and a
@@ -99,6 +107,7 @@ export type RejectReason =
   | "hello-timeout"
   | "too-many-handshakes"
   | "unexpected-message"
+  | "not-the-dialer"
 
 /**
  * Counters for `/metrics`.
@@ -154,12 +163,15 @@ export const make = (options: {
     const helloMillis = Duration.toMillis(Duration.decode(config.helloTimeout))
 
     const neighbours = new Set<string>()
+    /** Neighbours that dial this site (it is the second site of their link). */
+    const dialers = new Set<string>()
     const toDial: Array<{ peer: string; host: string; port: number }> = []
     for (const link of topology.links) {
       const [a, b] = link.between
       if (a !== site && b !== site) continue
       const peer = a === site ? b : a
       neighbours.add(peer)
+      if (b === site) dialers.add(a)
       if (a === site) {
         const target = parseHostPort(link.dial ?? topology.sites[peer]!.tcp)
         if (target !== undefined) toDial.push({ peer, host: target.host, port: target.port })
@@ -181,12 +193,13 @@ export const make = (options: {
         "wrong-secret": 0,
         "hello-timeout": 0,
         "too-many-handshakes": 0,
-        "unexpected-message": 0
+        "unexpected-message": 0,
+        "not-the-dialer": 0
       }
     }
     const inbox = new Inbox(config.inboxFrames, 1024)
-    /** Established links: peer → its bounded send buffer. */
-    const links = new Map<string, LinkWriter>()
+    /** Established links: peer → its bounded send buffer and its connection. */
+    const links = new Map<string, { readonly writer: LinkWriter; readonly conn: Net.Socket }>()
     /** Peers that have connected at least once (their first connection is logged as joining). */
     const joined = new Set<string>()
     let handshakes = 0
@@ -319,7 +332,7 @@ export const make = (options: {
           return yield* new Closed({ reason: "too-many-handshakes", detail: `${handshakes} in progress` })
         }
         handshakes++
-        const peer = yield* exchange({ site, secret, neighbours, dialing, next, write }).pipe(
+        const peer = yield* exchange({ site, secret, neighbours, dialers, dialing, next, write }).pipe(
           Effect.timeoutFail({
             duration: helloMillis,
             onTimeout: () => new Closed({ reason: "hello-timeout", detail: `no hello within ${helloMillis} ms` })
@@ -345,12 +358,19 @@ export const make = (options: {
               )
             )
         )
-        links.get(peer)?.close() // a newer connection replaces an older one
-        links.set(peer, writer)
+        // A newer connection replaces an older one, which is closed so that its other end sees it go.
+        const older = links.get(peer)
+        const link = { writer, conn }
+        links.set(peer, link)
+        if (older !== undefined) {
+          older.writer.close()
+          older.conn.destroy()
+          yield* Effect.logInfo(`tcp ${site}: a newer connection from ${peer} replaces the older one, closed`)
+        }
         yield* Effect.addFinalizer(() =>
           Effect.sync(() => {
             writer.close()
-            if (links.get(peer) === writer) links.delete(peer)
+            if (links.get(peer) === link) links.delete(peer)
           })
         )
         onEstablished()
@@ -433,7 +453,7 @@ export const make = (options: {
 
     /** Hands a frame to its link's writer: `undefined` once queued, else why not. */
     const offer = (peer: string, frame: Frame): LinkUnavailable | undefined => {
-      const writer = links.get(peer)
+      const writer = links.get(peer)?.writer
       const refused =
         writer === undefined
           ? neighbours.has(peer)
@@ -456,6 +476,16 @@ export const make = (options: {
           return refused === undefined ? Effect.void : Effect.fail(refused)
         }),
       offer,
-      setDirect: (handler) => inbox.setDirect(handler)
+      setDirect: (handler) => inbox.setDirect(handler),
+      reset: (peer) => {
+        const link = links.get(peer)
+        if (link === undefined) return
+        links.delete(peer)
+        link.writer.close()
+        link.conn.destroy()
+        Runtime.runFork(runtime)(
+          Effect.logWarning(`tcp ${site}: link to ${peer} reset: it carried frames one way only; connecting afresh`)
+        )
+      }
     } satisfies TcpTransport
   })
