@@ -157,8 +157,15 @@ export const bodyRefusalOf = (error: unknown): Refusal | undefined => {
   if (typeof error !== "object" || error === null || !("_tag" in error) || error._tag !== "RequestError") {
     return undefined
   }
-  return String((error as { readonly cause?: unknown }).cause).includes("maxBytes")
-    ? { status: 413, error: "PayloadTooLarge", message: "the request body is over the site's limit", headers: {} }
+  const { cause, description } = error as { readonly cause?: unknown; readonly description?: unknown }
+  // The host says how large a body may be where it knows (`description`).
+  return String(cause).includes("maxBytes")
+    ? {
+        status: 413,
+        error: "PayloadTooLarge",
+        message: typeof description === "string" ? description : "the request body is over the site's limit",
+        headers: {}
+      }
     : { status: 400, error: "BadRequest", message: "unreadable request body", headers: {} }
 }
 

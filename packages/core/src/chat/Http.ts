@@ -24,10 +24,12 @@ import type { ChatService, Counters, Settings } from "./Service.js"
 // ---- HTTP -------------------------------------------------------------------------------------
 
 /** What the chat API does not know is the body's: over the site's limit (413), or unreadable (400). */
-const bodyRefusal = (e: unknown): Answer.Refusal =>
-  String((e as { readonly cause?: unknown }).cause).includes("maxBytes")
-    ? { status: 413, error: "PayloadTooLarge", message: "the request body is over the site's limit", headers: {} }
-    : { status: 400, error: "ChatInvalid", message: "unreadable request body", headers: {} }
+const bodyRefusal = (e: unknown): Answer.Refusal => {
+  const refusal = Answer.bodyRefusalOf(e)
+  return refusal === undefined || refusal.status === 413
+    ? (refusal ?? { status: 400, error: "ChatInvalid", message: "unreadable request body", headers: {} })
+    : { ...refusal, error: "ChatInvalid" }
+}
 
 const answer = <E, R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
   Answer.answer(route, bodyRefusal)

@@ -11,6 +11,7 @@ import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
@@ -24,6 +25,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import * as BodyLimit from "./BodyLimit.js"
 import * as SiteApiLive from "./SiteApiLive.js"
 
 /**
@@ -307,7 +309,7 @@ export const serve = (options: {
     const app = yield* HttpLayerRouter.toHttpEffect(Layer.mergeAll(own, api, docs, ...moduleRoutes)).pipe(
       Effect.provideServiceEffect(Layer.CurrentMemoMap, Layer.makeMemoMap)
     )
-    const handled = app.pipe(
+    const answered = app.pipe(
       HttpIncomingMessage.withMaxBodySize(Option.some(config.maxBodyBytes)),
       Effect.catchTag("RouteNotFound", () =>
         Effect.succeed(HttpServerResponse.unsafeJson({ error: "NotFound", message: "no such route" }, { status: 404 }))
@@ -347,6 +349,18 @@ export const serve = (options: {
         )
       })
     )
+    // Bodies read within the bound without a reset: a body refused for its size is answered
+    // (413), then the connection closes rather than read the rest of it.
+    const handled = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      let over = false
+      return answered.pipe(
+        Effect.provideService(
+          HttpServerRequest.HttpServerRequest,
+          BodyLimit.guard(request, () => (over = true))
+        ),
+        Effect.map((response) => (over ? HttpServerResponse.setHeader(response, "connection", "close") : response))
+      )
+    })
     for (const address of options.addresses) {
       const server = createServer()
       const load: AddressLoad = { ...address, activeConnections: 0, bytesIn: 0, bytesOut: 0 }
