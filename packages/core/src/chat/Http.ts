@@ -71,12 +71,12 @@ export const routes = (
 
     const authenticate = Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const auth = request.headers["authorization"]
-      if (typeof auth !== "string" || !auth.startsWith("Bearer ")) {
+      const token = Answer.bearerToken(request.headers["authorization"])
+      if (token === undefined) {
         return yield* Effect.fail(new Refusals.Unauthorized({ message: "an Authorization: Bearer token is required" }))
       }
       return yield* identity
-        .verify(auth.slice("Bearer ".length).trim())
+        .verify(token)
         .pipe(Effect.mapError((e) => new Refusals.Unauthorized({ message: `token ${e.reason}` })))
     })
     const authenticateOperator = Effect.flatMap(authenticate, (principal) =>
@@ -93,7 +93,7 @@ export const routes = (
     )
     const body = <A, I>(schema: Schema.Schema<A, I>) =>
       HttpServerRequest.schemaBodyJson(schema).pipe(
-        Effect.catchTag("ParseError", (e) => Effect.fail(new ChatInvalid({ reason: e.message.slice(0, 500) })))
+        Effect.catchTag("ParseError", (e) => Effect.fail(new ChatInvalid({ reason: Answer.describeParseError(e) })))
       )
     const json = (status: number, value: unknown) => HttpServerResponse.unsafeJson(value, { status })
 

@@ -168,7 +168,16 @@ export const make = (server: Server, transfers: Transfers): Tus => {
       )
     }
     const length = intHeader(request, "upload-length")
-    if (length === undefined) return yield* refuse(new Refusals.BadRequest({ message: "Upload-Length is required" }))
+    if (length === undefined) {
+      return yield* refuse(
+        new Refusals.BadRequest({
+          message:
+            header(request, "upload-length") === undefined
+              ? "Upload-Length is required"
+              : "Upload-Length must be the file's size in bytes: a whole number, 0 or more, of at most 16 digits"
+        })
+      )
+    }
     if (length > settings.maxUploadBytes) {
       return yield* Effect.fail(
         new Errors.TooLarge({ message: `files are limited to ${settings.maxUploadBytes} bytes` })
@@ -315,7 +324,16 @@ export const make = (server: Server, transfers: Transfers): Tus => {
       )
     }
     const offset = intHeader(request, "upload-offset")
-    if (offset === undefined) return yield* refuse(new Refusals.BadRequest({ message: "Upload-Offset is required" }))
+    if (offset === undefined) {
+      return yield* refuse(
+        new Refusals.BadRequest({
+          message:
+            header(request, "upload-offset") === undefined
+              ? "Upload-Offset is required"
+              : "Upload-Offset must be a whole number of bytes, 0 or more, of at most 16 digits"
+        })
+      )
+    }
     const checksum = header(request, "upload-checksum")
     let hasher: { update: (b: Uint8Array) => void; digest: () => Uint8Array } | undefined
     let expected: Uint8Array | undefined
