@@ -4,9 +4,12 @@
  * modules the binary runs. Tests talk to it over real sockets, as a client would.
  */
 import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as Accounts from "@meridian/core/accounts/Accounts"
 import * as Chat from "@meridian/core/chat/Chat"
 import * as Files from "@meridian/core/files/Files"
 import * as Ping from "@meridian/core/ping/Ping"
+import { Identity } from "@meridian/core/stores/Identity"
+import { KeyValue } from "@meridian/core/stores/KeyValue"
 import * as Loader from "@meridian/core/topology/Loader"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -34,7 +37,10 @@ export const freePort = () =>
  * A running one-site deployment (site `n1`, region `north`) with `modules` (YAML flow, default
  * ping, files and chat), until the scope closes; answers its base URL.
  */
-export const oneSite = (modules = "{ ping: {}, files: {}, chat: {} }") =>
+export const oneSite = (
+  modules = "{ ping: {}, files: {}, chat: {} }",
+  options: { readonly operators?: ReadonlyArray<string> } = {}
+) =>
   Effect.gen(function* () {
     const dir = yield* Effect.acquireRelease(
       Effect.sync(() => mkdtempSync(join(tmpdir(), "meridian-site-"))),
@@ -53,6 +59,15 @@ export const oneSite = (modules = "{ ping: {}, files: {}, chat: {} }") =>
     )
     const secret = "test-secret-of-one-site"
     const stores = yield* Layer.build(Stores.layer({ dataDir: dir, secret }).pipe(Layer.provide(NodeContext.layer)))
+    // Operators are written into the site's data before it starts, as `account create --operator` does.
+    for (const name of options.operators ?? []) {
+      yield* Effect.flatMap(Identity, (identity) =>
+        identity.register(name, `${name}-password-1`, ["operator", "user"], "north")
+      ).pipe(
+        Effect.zipLeft(Effect.flatMap(KeyValue, (kv) => Accounts.markPendingClaim(kv, name, "north"))),
+        Effect.provide(stores)
+      )
+    }
     yield* SiteNode.start({
       topology,
       site: "n1",
@@ -111,6 +126,17 @@ export const raw = (port: number, head: string, body: Buffer, waitMillis = 5000)
     socket.write(head)
     socket.write(body)
   })
+
+/** Logs `name` in: a bearer token. */
+export const loginOnly = async (base: string, name: string, password = `${name}-password-1`) => {
+  const logged = await send(`${base}/v1/accounts/login`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({ name, password })
+  })
+  if (logged.status !== 200) throw new Error(`login ${name}: ${logged.status} ${logged.body}`)
+  return (JSON.parse(logged.body) as { token: string }).token
+}
 
 /** Registers `name` and logs in: a bearer token. */
 export const login = async (base: string, name: string, password = `${name}-password-1`) => {
