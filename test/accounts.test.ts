@@ -59,7 +59,11 @@ describe("accounts, tokens and operator commands across real site processes", ()
       expect(JSON.parse(alice.stdout)).toMatchObject({ name: "alice", homeRegion: "south", roles: ["user"] })
       const again = await post(url("w1", "/v1/accounts"), { name: "alice", password: "another-password" })
       expect(again.status).toBe(409)
-      expect(await again.json()).toMatchObject({ _tag: "AccountExists", name: "alice" })
+      expect(await again.json()).toMatchObject({
+        error: "AccountExists",
+        message: "the name alice is taken",
+        name: "alice"
+      })
       expect((await post(url("w1", "/v1/accounts"), { name: "../etc", password: "long-enough" })).status).toBe(400)
       expect((await post(url("w1", "/v1/accounts"), { name: "bob", password: "short" })).status).toBe(400)
 
@@ -126,7 +130,7 @@ describe("accounts, tokens and operator commands across real site processes", ()
       })
       const nowhere = await cli(["ping", "echo", "x", "--to", "nowhere", ...at("n1")], { env })
       expect(nowhere.code).toBe(1)
-      expect(nowhere.stderr).toContain("echo: 502 Unreachable")
+      expect(nowhere.stderr).toContain("echo: 404 NotFound")
       const status = JSON.parse((await cli(["status", ...at("n1"), "--json"], { env })).stdout)
       expect(status).toMatchObject({ maintenance: ["s1"], links: { s1: "down", w1: "up" } })
       expect(status.supervision).toBeDefined()

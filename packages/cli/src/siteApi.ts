@@ -61,7 +61,7 @@ const refusals: Record<
   Unavailable: {
     status: 503,
     code: 3,
-    reason: (f) => `a site this needs did not answer (${String(f.error)}: ${String(f.message)})`,
+    reason: (f) => `a site this needs did not answer (${String(f.kernelError)}: ${String(f.message)})`,
     todo: () => "try again in a moment; `meridian status` shows the links"
   },
   Unauthorized: {

@@ -12,6 +12,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as AST from "effect/SchemaAST"
 
@@ -43,6 +44,61 @@ export const ErrorBody = Schema.Struct({
   error: Schema.String.annotations({ description: "the error's name, e.g. NotFound, AskTimeout" }),
   message: Schema.String.annotations({ description: "what went wrong, as a sentence" })
 }).annotations({ identifier: "Refusal", description: "Why the request was refused" })
+
+/**
+ * The token of an `Authorization: Bearer TOKEN` header; the scheme's name in any case (RFC 7235).
+ *
+ * @since 0.1.0
+ * @category headers
+ */
+export const bearerToken = (authorization: string | undefined): string | undefined => {
+  const match = authorization === undefined ? null : /^bearer +(\S+) *$/i.exec(authorization)
+  return match === null ? undefined : match[1]
+}
+
+/**
+ * The longest sentence a refusal says about input it could not decode.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const MAX_DECODE_MESSAGE = 500
+
+/**
+ * One decoding issue's message without the value it refused: Schema says `..., actual "…"`, and a
+ * refusal never echoes what it refused (a 1 MB password would come back twice, a password at all).
+ *
+ * @since 0.1.0
+ * @category reflection
+ */
+export const withoutValue = (message: string): string => message.replace(/,? actual [\s\S]*$/, "").slice(0, 200)
+
+/**
+ * What is wrong with input that did not decode, by field, in words and without its values
+ * (`password: Expected a string at most 4096 character(s) long`).
+ *
+ * @since 0.1.0
+ * @category reflection
+ */
+export const describeIssues = (
+  issues: ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>
+): string =>
+  issues
+    .map((issue) => {
+      const path = issue.path.map((key) => String(key).slice(0, 64)).join(".")
+      return `${path === "" ? "" : `${path}: `}${withoutValue(issue.message)}`
+    })
+    .join("; ")
+    .slice(0, MAX_DECODE_MESSAGE) || "the input does not decode"
+
+/**
+ * {@link describeIssues} of a Schema `ParseError`.
+ *
+ * @since 0.1.0
+ * @category reflection
+ */
+export const describeParseError = (error: ParseResult.ParseError): string =>
+  describeIssues(ParseResult.ArrayFormatter.formatErrorSync(error))
 
 /**
  * The statuses of the kernel's errors (and of Schema's `ParseError`), which know nothing of HTTP.
@@ -123,7 +179,11 @@ export const refusalOf = (error: unknown): Refusal | undefined => {
   }
   if (typeof error !== "object" || error === null || !("_tag" in error)) return undefined
   const tag = String(error._tag)
-  const message = "message" in error ? String(error.message) : tag
+  const message = ParseResult.isParseError(error)
+    ? describeParseError(error)
+    : "message" in error
+      ? String(error.message)
+      : tag
   const ast = astOf(error)
   const status = ast === undefined ? undefined : HttpApiSchema.getStatus(ast, 0) || undefined
   if (status !== undefined) {
@@ -157,8 +217,15 @@ export const bodyRefusalOf = (error: unknown): Refusal | undefined => {
   if (typeof error !== "object" || error === null || !("_tag" in error) || error._tag !== "RequestError") {
     return undefined
   }
-  return String((error as { readonly cause?: unknown }).cause).includes("maxBytes")
-    ? { status: 413, error: "PayloadTooLarge", message: "the request body is over the site's limit", headers: {} }
+  const { cause, description } = error as { readonly cause?: unknown; readonly description?: unknown }
+  // The host says how large a body may be where it knows (`description`).
+  return String(cause).includes("maxBytes")
+    ? {
+        status: 413,
+        error: "PayloadTooLarge",
+        message: typeof description === "string" ? description : "the request body is over the site's limit",
+        headers: {}
+      }
     : { status: 400, error: "BadRequest", message: "unreadable request body", headers: {} }
 }
 

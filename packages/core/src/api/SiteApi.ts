@@ -45,8 +45,8 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
 ) {}
 
 /**
- * A site this request needed did not answer in time or could not be reached (`error` names the
- * kernel error: AskTimeout, Unreachable, MailboxFull...).
+ * A site this request needed did not answer in time or could not be reached (`kernelError` names
+ * the kernel error: AskTimeout, Unreachable, MailboxFull...).
  *
  * @since 0.1.0
  * @category errors
@@ -54,7 +54,7 @@ export class Unauthorized extends Schema.TaggedError<Unauthorized>()(
 export class Unavailable extends Schema.TaggedError<Unavailable>()(
   "Unavailable",
   {
-    error: Schema.String,
+    kernelError: Schema.String,
     message: Schema.String
   },
   HttpApiSchema.annotations({ status: 503 })
@@ -286,3 +286,32 @@ export class SiteApi extends HttpApi.make("meridian")
     OpenApi.Description,
     "Accounts and operator routes of one Meridian site. Each module adds its own routes (e.g. /v1/ping/…)."
   ) {}
+
+const text = (value: unknown) => (typeof value === "string" ? value : "")
+
+/**
+ * The sentence an error of the site API says in `message` (`{ "error": tag, "message": ... }`,
+ * the one refusal shape of every route; the error's own fields come along).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const refusalMessage = (tag: string, fields: Readonly<Record<string, unknown>>): string => {
+  switch (tag) {
+    case "Unauthorized":
+      return fields.reason === "missing"
+        ? "an Authorization: Bearer token is required"
+        : `the bearer token is not accepted: ${text(fields.reason) || "invalid"}`
+    case "InvalidCredentials":
+      return "wrong name or password"
+    case "AccountExists":
+      return `the name ${text(fields.name)} is taken`
+    case "AccountInvalid":
+    case "AccountsUnavailable":
+      return text(fields.reason) || tag
+    case "Forbidden":
+      return `${text(fields.name)} does not have the ${text(fields.required)} role`
+    default:
+      return text(fields.message) || text(fields.reason) || tag
+  }
+}

@@ -24,10 +24,12 @@ import type { ChatService, Counters, Settings } from "./Service.js"
 // ---- HTTP -------------------------------------------------------------------------------------
 
 /** What the chat API does not know is the body's: over the site's limit (413), or unreadable (400). */
-const bodyRefusal = (e: unknown): Answer.Refusal =>
-  String((e as { readonly cause?: unknown }).cause).includes("maxBytes")
-    ? { status: 413, error: "PayloadTooLarge", message: "the request body is over the site's limit", headers: {} }
-    : { status: 400, error: "ChatInvalid", message: "unreadable request body", headers: {} }
+const bodyRefusal = (e: unknown): Answer.Refusal => {
+  const refusal = Answer.bodyRefusalOf(e)
+  return refusal === undefined || refusal.status === 413
+    ? (refusal ?? { status: 400, error: "ChatInvalid", message: "unreadable request body", headers: {} })
+    : { ...refusal, error: "ChatInvalid" }
+}
 
 const answer = <E, R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
   Answer.answer(route, bodyRefusal)
@@ -69,12 +71,12 @@ export const routes = (
 
     const authenticate = Effect.gen(function* () {
       const request = yield* HttpServerRequest.HttpServerRequest
-      const auth = request.headers["authorization"]
-      if (typeof auth !== "string" || !auth.startsWith("Bearer ")) {
+      const token = Answer.bearerToken(request.headers["authorization"])
+      if (token === undefined) {
         return yield* Effect.fail(new Refusals.Unauthorized({ message: "an Authorization: Bearer token is required" }))
       }
       return yield* identity
-        .verify(auth.slice("Bearer ".length).trim())
+        .verify(token)
         .pipe(Effect.mapError((e) => new Refusals.Unauthorized({ message: `token ${e.reason}` })))
     })
     const authenticateOperator = Effect.flatMap(authenticate, (principal) =>
@@ -91,7 +93,7 @@ export const routes = (
     )
     const body = <A, I>(schema: Schema.Schema<A, I>) =>
       HttpServerRequest.schemaBodyJson(schema).pipe(
-        Effect.catchTag("ParseError", (e) => Effect.fail(new ChatInvalid({ reason: e.message.slice(0, 500) })))
+        Effect.catchTag("ParseError", (e) => Effect.fail(new ChatInvalid({ reason: Answer.describeParseError(e) })))
       )
     const json = (status: number, value: unknown) => HttpServerResponse.unsafeJson(value, { status })
 

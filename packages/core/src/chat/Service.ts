@@ -444,7 +444,9 @@ export const make = (context: Module.SiteContext, settings: Settings, counters: 
                     ? new HomeUnreachable({ region: "accounts", reason: e.message })
                     : e._tag === "AccountsUnavailable"
                       ? new ChatBusy({ reason: e.message })
-                      : new ChatInvalid({ reason: e.message })
+                      : e._tag === "AccountNotFound"
+                        ? new ChatInvalid({ reason: `no user named ${JSON.stringify(user).slice(0, 80)}` })
+                        : new ChatInvalid({ reason: e.message })
                 )
               )
             )

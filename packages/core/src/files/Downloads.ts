@@ -208,9 +208,11 @@ export const make = (server: Server): Downloads => {
       "content-disposition": `attachment; filename*=UTF-8''${encodeURIComponent(transfer.value.filename)}`
     }
     const ifNoneMatch = header(request, "if-none-match")
+    // RFC 9110 13.1.2: `*`, or any tag of the list equal to ours by the weak comparison (`W/` ignored).
+    const opaque = (tag: string) => tag.trim().replace(/^W\//, "")
     if (
       ifNoneMatch !== undefined &&
-      (ifNoneMatch.trim() === "*" || ifNoneMatch.split(",").some((t) => t.trim() === etag))
+      (ifNoneMatch.trim() === "*" || ifNoneMatch.split(",").some((t) => opaque(t) === etag))
     ) {
       return HttpServerResponse.empty({ status: 304, headers: common })
     }
@@ -230,7 +232,11 @@ export const make = (server: Server): Downloads => {
     }
     const status = range._tag === "Range" ? 206 : 200
     if (request.method === "HEAD") {
-      return HttpServerResponse.empty({ status, headers: { ...headers, "content-length": String(length) } })
+      // What a GET would answer, without the body: its type too.
+      return HttpServerResponse.empty({
+        status,
+        headers: { ...headers, "content-type": "application/octet-stream", "content-length": String(length) }
+      })
     }
     const wanted = range._tag === "Range" ? { start, end: end + 1 } : undefined
     const address = addresses.ofRequest(request)

@@ -53,7 +53,16 @@ export const Settings = Schema.Struct({
   maxTransferTtlSeconds: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 30 * 86400 }),
   /** An upload not finished within this is dropped (tus expiration). */
   uploadTtlSeconds: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 86400 }),
-  /** Lifetime of a download address. */
+  /**
+   * How long a finished upload stays answerable at its tus address (HEAD: 200 with `Upload-Offset`
+   * = `Upload-Length`), so that a client that runs again (tus-js-client's `findPreviousUploads`)
+   * sees it complete instead of sending the file a second time; never longer than its transfer.
+   */
+  finishedUploadTtlSeconds: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 86400 }),
+  /**
+   * Lifetime of a download address: whoever holds the address may use it until then (like an S3
+   * presigned URL), so keep it short.
+   */
   downloadTokenTtlSeconds: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 600 }),
   /** How long a brokered download waits for the holding region before answering 503. */
   brokerTimeoutMillis: Schema.optionalWith(Schema.Int.pipe(Schema.positive()), { default: () => 5000 }),

@@ -12,7 +12,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Encoding from "effect/Encoding"
 import * as Option from "effect/Option"
-import { answer } from "../api/Answer.js"
+import { answer, bearerToken } from "../api/Answer.js"
 import * as Refusals from "../api/Refusals.js"
 import type { IdentityService, Principal } from "../stores/Identity.js"
 import { type FilesError, refuse } from "./Errors.js"
@@ -118,12 +118,12 @@ export const authenticate = (
 ): Effect.Effect<Principal, FilesError, HttpServerRequest.HttpServerRequest> =>
   Effect.gen(function* () {
     const request = yield* HttpServerRequest.HttpServerRequest
-    const auth = header(request, "authorization")
-    if (auth === undefined || !auth.startsWith("Bearer ")) {
+    const token = bearerToken(header(request, "authorization"))
+    if (token === undefined) {
       return yield* Effect.fail(new Refusals.Unauthorized({ message: "an Authorization: Bearer token is required" }))
     }
     return yield* identity
-      .verify(auth.slice("Bearer ".length).trim())
+      .verify(token)
       .pipe(Effect.catchAll((e) => refuse(new Refusals.Unauthorized({ message: `token ${e.reason}` }))))
   })
 

@@ -24,7 +24,7 @@ import * as Staging from "../stores/Staging.js"
 import * as Errors from "./Errors.js"
 import { refuse } from "./Errors.js"
 import { type Handler, header, httpDate, idPattern, intHeader, parseMetadata } from "./Http.js"
-import type { Upload } from "./Protocol.js"
+import type { Transfer, Upload } from "./Protocol.js"
 import { encodeUpload, NAMESPACE, type Server, uploadKey } from "./Server.js"
 import type { Transfers } from "./Transfers.js"
 
@@ -66,23 +66,56 @@ export const make = (server: Server, transfers: Transfers): Tus => {
       : refuse(new Errors.PreconditionFailed({ message: `Tus-Resumable: ${TUS_VERSION} is required` }))
   )
 
-  const ownUpload = (principal: Principal) =>
+  /**
+   * The caller's upload at `:id`: in progress, or finished (its transfer, held here and sent by
+   * the caller, within `finishedUploadTtlSeconds` of its completion and while it lives).
+   */
+  const ownUploadOrFinished = (principal: Principal) =>
     Effect.gen(function* () {
       const { id } = yield* HttpRouter.params
       if (id === undefined || !idPattern.test(id))
         return yield* refuse(new Refusals.NotFound({ message: "no such upload" }))
       const upload = yield* server.getUpload(id)
+      const at = yield* now
       if (Option.isNone(upload)) {
-        return Option.isSome(yield* server.getTransfer(id))
-          ? yield* refuse(new Refusals.Gone({ message: "this upload is complete" }))
-          : yield* refuse(new Refusals.NotFound({ message: "no such upload" }))
+        const transfer = yield* server.getTransfer(id)
+        if (
+          Option.isNone(transfer) ||
+          transfer.value.holder !== server.site ||
+          transfer.value.sender !== principal.name
+        )
+          return yield* refuse(new Refusals.NotFound({ message: "no such upload" }))
+        const until = Math.min(
+          transfer.value.createdAt + settings.finishedUploadTtlSeconds * 1000,
+          transfer.value.expiresAt
+        )
+        if (at >= until) return yield* refuse(new Refusals.Gone({ message: "this upload finished and has expired" }))
+        return { _tag: "Finished", transfer: transfer.value, until } as const
       }
       if (upload.value.owner !== principal.name)
         return yield* refuse(new Refusals.NotFound({ message: "no such upload" }))
-      if ((yield* now) >= upload.value.expiresAt)
-        return yield* refuse(new Refusals.Gone({ message: "this upload expired" }))
-      return upload.value
+      if (at >= upload.value.expiresAt) return yield* refuse(new Refusals.Gone({ message: "this upload expired" }))
+      return { _tag: "InProgress", upload: upload.value } as const
     })
+
+  /** The caller's upload in progress at `:id` (a finished one cannot be changed: 409). */
+  const ownUpload = (principal: Principal) =>
+    Effect.flatMap(ownUploadOrFinished(principal), (found) =>
+      found._tag === "InProgress"
+        ? Effect.succeed(found.upload)
+        : refuse(new Refusals.Conflict({ message: "this upload is complete: nothing more can be sent or removed" }))
+    )
+
+  /** tus's answer about a finished upload: all of it is here. */
+  const finishedHeaders = (transfer: Transfer, until: number) => ({
+    ...tusHeaders,
+    "upload-offset": String(transfer.size),
+    "upload-length": String(transfer.size),
+    "upload-expires": httpDate(until),
+    "cache-control": "no-store",
+    "meridian-transfer": transfer.id,
+    "meridian-sha256": transfer.sha256
+  })
 
   const usageOf = (user: string) =>
     Effect.gen(function* () {
@@ -135,7 +168,16 @@ export const make = (server: Server, transfers: Transfers): Tus => {
       )
     }
     const length = intHeader(request, "upload-length")
-    if (length === undefined) return yield* refuse(new Refusals.BadRequest({ message: "Upload-Length is required" }))
+    if (length === undefined) {
+      return yield* refuse(
+        new Refusals.BadRequest({
+          message:
+            header(request, "upload-length") === undefined
+              ? "Upload-Length is required"
+              : "Upload-Length must be the file's size in bytes: a whole number, 0 or more, of at most 16 digits"
+        })
+      )
+    }
     if (length > settings.maxUploadBytes) {
       return yield* Effect.fail(
         new Errors.TooLarge({ message: `files are limited to ${settings.maxUploadBytes} bytes` })
@@ -237,7 +279,11 @@ export const make = (server: Server, transfers: Transfers): Tus => {
 
   const head = Effect.gen(function* () {
     yield* requireTus
-    const upload = yield* ownUpload(yield* authenticate)
+    const found = yield* ownUploadOrFinished(yield* authenticate)
+    // tus 1.0: a completed upload answers 200 with its offset at its length.
+    if (found._tag === "Finished")
+      return HttpServerResponse.empty({ status: 200, headers: finishedHeaders(found.transfer, found.until) })
+    const upload = found.upload
     const size = Option.getOrElse(yield* staging.size(upload.id), () => 0)
     return HttpServerResponse.empty({
       status: 200,
@@ -254,14 +300,40 @@ export const make = (server: Server, transfers: Transfers): Tus => {
 
   const patch = Effect.gen(function* () {
     const request = yield* requireTus
-    const upload = yield* ownUpload(yield* authenticate)
+    const found = yield* ownUploadOrFinished(yield* authenticate)
+    if (found._tag === "Finished") {
+      // A client resending the end of a finished upload: nothing new, no second transfer.
+      const { transfer, until } = found
+      const offset = intHeader(request, "upload-offset")
+      const length = header(request, "content-length")
+      if (offset === transfer.size && (length === undefined || length === "0"))
+        return HttpServerResponse.empty({ status: 204, headers: finishedHeaders(transfer, until) })
+      return yield* refuse(
+        withHeaders(
+          new Refusals.Conflict({
+            message: `this upload is complete (all ${transfer.size} bytes are here, transfer ${transfer.id}): nothing more can be sent`
+          }),
+          { ...tusHeaders, "upload-offset": String(transfer.size) }
+        )
+      )
+    }
+    const upload = found.upload
     if (header(request, "content-type") !== "application/offset+octet-stream") {
       return yield* Effect.fail(
         new Errors.UnsupportedMediaType({ message: "Content-Type: application/offset+octet-stream is required" })
       )
     }
     const offset = intHeader(request, "upload-offset")
-    if (offset === undefined) return yield* refuse(new Refusals.BadRequest({ message: "Upload-Offset is required" }))
+    if (offset === undefined) {
+      return yield* refuse(
+        new Refusals.BadRequest({
+          message:
+            header(request, "upload-offset") === undefined
+              ? "Upload-Offset is required"
+              : "Upload-Offset must be a whole number of bytes, 0 or more, of at most 16 digits"
+        })
+      )
+    }
     const checksum = header(request, "upload-checksum")
     let hasher: { update: (b: Uint8Array) => void; digest: () => Uint8Array } | undefined
     let expected: Uint8Array | undefined

@@ -13,6 +13,7 @@ import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as Answer from "../api/Answer.js"
+import * as Refusals from "../api/Refusals.js"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -236,6 +237,7 @@ export const Api = HttpApi.make("ping").add(
     )
     // What an ask to another site may be refused with (the kernel's statuses, `Answer.kernelStatuses`).
     .addError(Answer.ErrorBody, { status: 400 })
+    .addError(Answer.ErrorBody, { status: 404 })
     .addError(Answer.ErrorBody, { status: 502 })
     .addError(Answer.ErrorBody, { status: 503 })
     .addError(Answer.ErrorBody, { status: 504 })
@@ -300,13 +302,20 @@ export const module = Module.make({
       const counterRef = yield* context.spawn(
         settings.persistCounter ? counter({ ...options, transactional: true }, context.stores.kv) : counter(options)
       )
+      // A site the deployment does not have is the client's mistake (404), not an unreachable one (502).
+      const siteOf = (site: string | undefined) =>
+        site === undefined || site === context.site
+          ? Effect.succeed(context.site)
+          : Object.hasOwn(context.topology.sites, site)
+            ? Effect.succeed(site)
+            : Effect.fail(new Refusals.NotFound({ message: "`site` names no site of this deployment" }))
       const routes = HttpLayerRouter.addAll([
         HttpLayerRouter.route(
           "GET",
           "/v1/ping/echo",
           Effect.gen(function* () {
             const query = yield* HttpServerRequest.schemaSearchParams(EchoParams)
-            const target = refs(context.system, query.site ?? context.site).echo
+            const target = refs(context.system, yield* siteOf(query.site)).echo
             return json(200, yield* target.ask(new Echo({ text: query.text })))
           }).pipe(Answer.answer)
         ),
@@ -325,7 +334,7 @@ export const module = Module.make({
           "/v1/ping/counter/increments",
           Effect.gen(function* () {
             const query = yield* HttpServerRequest.schemaSearchParams(IncrementsParams)
-            const target = refs(context.system, query.site ?? context.site).counter
+            const target = refs(context.system, yield* siteOf(query.site)).counter
             const message = new Increment({ by: 1 })
             for (let i = 0; i < query.count; i++) yield* target.tellDurable(message)
             return json(202, { accepted: query.count })

@@ -51,7 +51,7 @@ const orUnavailable = <A, E extends KernelError, R>(
   Effect.catchIf(
     self,
     (e) => kernelErrors.has(e._tag),
-    (e) => Effect.fail(new Unavailable({ error: e._tag, message: e.message }))
+    (e) => Effect.fail(new Unavailable({ kernelError: e._tag, message: e.message }))
   ) as never
 
 const requireOperator = Effect.flatMap(CurrentPrincipal, (principal) => requireRole(principal, "operator"))

@@ -11,10 +11,12 @@ import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { SiteApi } from "@meridian/core/api/SiteApi"
+import * as Answer from "@meridian/core/api/Answer"
+import { refusalMessage, SiteApi } from "@meridian/core/api/SiteApi"
 import type * as Site from "@meridian/core/site/Site"
 import type { IdentityService } from "@meridian/core/stores/Identity"
 import * as Cause from "effect/Cause"
@@ -24,6 +26,7 @@ import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
+import * as BodyLimit from "./BodyLimit.js"
 import * as SiteApiLive from "./SiteApiLive.js"
 
 /**
@@ -262,6 +265,85 @@ export const documentedApi = (site: Pick<Site.RunningSite, "modules">): HttpApi.
     SiteApi as unknown as HttpApi.HttpApi.AnyWithProps
   )
 
+const decoder = new TextDecoder()
+
+/**
+ * One refusal shape for every route, `{ "error": tag, "message": sentence }`: the site API's
+ * errors (`HttpApi` encodes them as `{ "_tag": tag, ...fields }`) get both, their own fields kept
+ * (`_tag` too, which the typed client decodes them by); an undecodable request's issues lose the
+ * values they refused. Answers already in that shape, and successes, pass as they are.
+ *
+ * @since 0.1.0
+ * @category answers
+ */
+export const oneRefusalShape = (response: HttpServerResponse.HttpServerResponse) => {
+  const body = response.body
+  if (response.status < 400 || body._tag !== "Uint8Array" || !body.contentType.startsWith("application/json")) {
+    return response
+  }
+  let value: unknown
+  try {
+    value = JSON.parse(decoder.decode(body.body))
+  } catch {
+    return response
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value) || "error" in value) return response
+  const { _tag, ...fields } = value as Record<string, unknown>
+  if (typeof _tag !== "string") return response
+  const issues = Array.isArray(fields.issues)
+    ? (fields.issues as ReadonlyArray<{ readonly path: ReadonlyArray<PropertyKey>; readonly message: string }>).map(
+        (issue) => ({ ...issue, message: Answer.withoutValue(String(issue.message)) })
+      )
+    : undefined
+  const message = issues === undefined ? refusalMessage(_tag, fields) : Answer.describeIssues(issues)
+  return HttpServerResponse.unsafeJson(
+    { error: _tag, ...fields, message, ...(issues === undefined ? {} : { issues }), _tag },
+    { status: response.status, headers: response.headers }
+  )
+}
+
+/**
+ * The OpenAPI document with the one refusal shape: every answer of 400 and over is a `Refusal`
+ * (`error`, `message`) with whatever fields its error adds.
+ *
+ * @since 0.1.0
+ * @category docs
+ */
+export const documentRefusals = (spec: OpenApi.OpenAPISpec): OpenApi.OpenAPISpec => {
+  const document = structuredClone(spec) as unknown as {
+    info: { description?: string }
+    paths: Record<
+      string,
+      Record<string, { responses?: Record<string, { content?: Record<string, { schema?: unknown }> }> }>
+    >
+    components: { schemas: Record<string, unknown> }
+  }
+  const refusal = { $ref: "#/components/schemas/Refusal" }
+  document.components.schemas.Refusal ??= {
+    type: "object",
+    required: ["error", "message"],
+    properties: {
+      error: { type: "string", description: "the error's name, e.g. NotFound, AskTimeout" },
+      message: { type: "string", description: "what went wrong, as a sentence" }
+    },
+    description: "Why the request was refused"
+  }
+  for (const item of Object.values(document.paths)) {
+    for (const operation of Object.values(item)) {
+      for (const [status, answer] of Object.entries(operation.responses ?? {})) {
+        if (Number(status) < 400) continue
+        const json = (answer.content ??= {})["application/json"]
+        if (json === undefined) answer.content["application/json"] = { schema: refusal }
+        else if (JSON.stringify(json.schema) !== JSON.stringify(refusal))
+          json.schema = json.schema === undefined ? refusal : { allOf: [refusal, json.schema] }
+      }
+    }
+  }
+  document.info.description =
+    `${document.info.description ?? ""} Every refusal (status 400 and over) is one JSON shape: { "error": name, "message": sentence }, with the fields its error adds.`.trim()
+  return document as unknown as OpenApi.OpenAPISpec
+}
+
 /**
  * Serves the site on each address (`port` 0 binds a free port; the real one is in the result).
  *
@@ -302,7 +384,7 @@ export const serve = (options: {
     // The site API (accounts, operator routes); the OpenAPI document and the docs page describe it
     // together with every module's API.
     const documented = documentedApi(site)
-    const openapi = OpenApi.fromApi(documented)
+    const openapi = documentRefusals(OpenApi.fromApi(documented))
     const api = HttpLayerRouter.addHttpApi(SiteApi).pipe(
       Layer.provide(
         SiteApiLive.layer({ site, identity: options.identity, details: () => details(site, loads, extras) })
@@ -318,7 +400,7 @@ export const serve = (options: {
     const app = yield* HttpLayerRouter.toHttpEffect(Layer.mergeAll(own, api, docs, ...moduleRoutes)).pipe(
       Effect.provideServiceEffect(Layer.CurrentMemoMap, Layer.makeMemoMap)
     )
-    const handled = app.pipe(
+    const answered = app.pipe(
       HttpIncomingMessage.withMaxBodySize(Option.some(config.maxBodyBytes)),
       Effect.catchTag("RouteNotFound", () =>
         Effect.succeed(HttpServerResponse.unsafeJson({ error: "NotFound", message: "no such route" }, { status: 404 }))
@@ -354,10 +436,28 @@ export const serve = (options: {
         }
         return Effect.zipRight(
           Effect.logError("http: request failed", cause),
-          Effect.succeed(HttpServerResponse.unsafeJson({ error: "InternalError" }, { status: 500 }))
+          Effect.succeed(
+            HttpServerResponse.unsafeJson(
+              { error: "InternalError", message: "the site failed to answer this request (a bug; it is logged)" },
+              { status: 500 }
+            )
+          )
         )
       })
     )
+    // Bodies read within the bound without a reset: a body refused for its size is answered
+    // (413), then the connection closes rather than read the rest of it.
+    const handled = Effect.flatMap(HttpServerRequest.HttpServerRequest, (request) => {
+      let over = false
+      return answered.pipe(
+        Effect.provideService(
+          HttpServerRequest.HttpServerRequest,
+          BodyLimit.guard(request, () => (over = true))
+        ),
+        Effect.map(oneRefusalShape),
+        Effect.map((response) => (over ? HttpServerResponse.setHeader(response, "connection", "close") : response))
+      )
+    })
     for (const address of options.addresses) {
       const server = createServer()
       const load: AddressLoad = { ...address, activeConnections: 0, bytesIn: 0, bytesOut: 0 }

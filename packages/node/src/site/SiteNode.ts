@@ -97,6 +97,8 @@ export const start = (options: {
   readonly modules: Module.Registry
   readonly secret: string
   readonly tcp?: Partial<TcpTransport.Config>
+  /** Bounds of the HTTP server (`maxBodyBytes`...); default {@link SiteHttp.Config}. */
+  readonly http?: Partial<SiteHttp.Config>
   readonly drainTimeout?: Duration.DurationInput
   /** Leave V8's settings as they are (see {@link tuneV8}); default false. */
   readonly keepV8Defaults?: boolean
@@ -137,6 +139,7 @@ export const start = (options: {
       site: running,
       identity: yield* Identity,
       addresses,
+      ...(options.http === undefined ? {} : { config: options.http }),
       extras: {
         metrics: () => [
           ...Object.entries(transport.stats.rejected).map(
