@@ -9,7 +9,8 @@ import { VERSION } from "./version.js"
 
 const argv = process.argv.slice(2)
 if (argv.length === 1 && argv[0] === "--version") {
-  process.stdout.write(`${VERSION}\n`)
+  // As @effect/cli prints it, blank line included.
+  process.stdout.write(`${VERSION}\n\n`)
 } else {
   await import("./cli.js")
 }
