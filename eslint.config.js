@@ -43,7 +43,16 @@ const noHost = {
 }
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "**/build/**", "**/dist/**", "**/.meridian/**", "**/.prof/**"] },
+  {
+    ignores: [
+      "**/node_modules/**",
+      "**/build/**",
+      "**/dist/**",
+      "packages/cli/bundle/**",
+      "**/.meridian/**",
+      "**/.prof/**"
+    ]
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { onTestFinished } from "vitest"
-import { type ChildProcess, spawn } from "node:child_process"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
 import {
   copyFileSync,
   mkdirSync,
@@ -12,8 +12,9 @@ import {
   writeFileSync
 } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
-import { staleReason } from "../packages/cli/bin/compiled.js"
+import { join, relative } from "node:path"
+import { fileURLToPath } from "node:url"
+import { bundleStaleReason, staleReason } from "../packages/cli/bin/compiled.js"
 import { bin, cli, eventually, root, threeSites } from "./support.js"
 
 /**
@@ -50,20 +51,88 @@ const moduleLog = () => {
   return { env: { NODE_OPTIONS: `--import=${join(dir, "register.mjs")}` }, read }
 }
 
-const compiledMain = `file://${join(root, "packages/cli/dist/main.js")}`
+const bundled = join(root, "packages/cli/bundle")
+const bundledMain = `file://${join(bundled, "main.js")}`
+/** The files of the meridian packages a process loaded: the binary's, the bundle's, dist's. */
+const meridianFiles = (urls: ReadonlyArray<string>) =>
+  urls
+    .filter((url) => url.startsWith("file:"))
+    .map((url) => relative(root, fileURLToPath(url)))
+    .filter((file) => file.startsWith("packages/"))
+/**
+ * The files of the bundle that carry `source` (a path under the checkout, e.g.
+ * `packages/node/dist/site/SiteNode.js`), as `packages/cli/bundle/<file>`, from the metafile the
+ * bundler writes beside them.
+ */
+const bundleFilesOf = (source: string) => {
+  const meta = JSON.parse(readFileSync(join(bundled, "meta.json"), "utf8")) as {
+    readonly outputs: Record<string, { readonly inputs: Record<string, unknown> }>
+  }
+  const files = Object.entries(meta.outputs)
+    .filter(([, output]) => source in output.inputs)
+    .map(([file]) => `packages/cli/bundle/${file}`)
+  expect(files, `${source} is in the bundle`).not.toEqual([])
+  return files
+}
 /** What a process that runs the compiled build never loads: TypeScript sources, tsx. */
 const uncompiled = (url: string) => /\.(ts|tsx|mts|cts)$/.test(url) || url.includes("/node_modules/tsx/")
 
-describe("the meridian binary runs the compiled JavaScript", () => {
-  it("--version loads packages/cli/dist, no TypeScript and no tsx, and says nothing on stderr", async () => {
+describe("the meridian binary runs the bundle of the compiled JavaScript", () => {
+  it("--version loads the bundle's entry alone, no TypeScript and no tsx, and says nothing on stderr", async () => {
     const modules = moduleLog()
     const { code, stdout, stderr } = await cli(["--version"], { env: modules.env })
     expect(code).toBe(0)
-    expect(stdout.trim()).toBe("0.1.0")
+    // Byte for byte what @effect/cli answers (cli.ts run directly, which always parses).
+    const parsed = spawnSync(process.execPath, [join(root, "packages/cli/dist/cli.js"), "--version"], {
+      encoding: "utf8"
+    })
+    expect(parsed.stdout).toContain("0.1.0")
+    expect(stdout).toBe(parsed.stdout)
     expect(stderr).toBe("")
     const [urls] = [...modules.read().values()]
-    expect(urls).toContain(compiledMain)
     expect(urls!.filter(uncompiled)).toEqual([])
+    // Not the command line (@effect/cli, every command's flags) either: nothing but the version.
+    const files = meridianFiles(urls!)
+    expect(files.slice(0, 3)).toEqual([
+      "packages/cli/bin/meridian.js",
+      "packages/cli/bin/compiled.js",
+      "packages/cli/bundle/main.js"
+    ])
+    const commandLine = bundleFilesOf("packages/cli/dist/cli.js")
+    expect(files.filter((file) => commandLine.includes(file) || !file.startsWith("packages/cli/"))).toEqual([])
+  })
+
+  it("--help and a command's --help load no module, no site and no simulator", async () => {
+    const heavy = [
+      "packages/cli/dist/registry.js",
+      "packages/node/dist/site/SiteNode.js",
+      "packages/node/dist/site/Stores.js",
+      "packages/core/dist/sim/Runner.js"
+    ].flatMap(bundleFilesOf)
+    for (const args of [["--help"], ["run", "--help"], ["sim", "--help"]]) {
+      const modules = moduleLog()
+      const { code, stdout } = await cli(args, { env: modules.env })
+      expect(code).toBe(0)
+      expect(stdout).toContain("meridian")
+      const [urls] = [...modules.read().values()]
+      const files = meridianFiles(urls!)
+      expect(files).toContain("packages/cli/bundle/main.js")
+      expect(files.filter((file) => heavy.includes(file))).toEqual([])
+      expect(files.filter((file) => file.includes("/dist/"))).toEqual([])
+    }
+  })
+
+  it("topology check loads the module registry (it checks module settings) but no site", async () => {
+    const modules = moduleLog()
+    const { code, stdout } = await cli(["topology", "check", join(root, "examples/three-regions.yaml")], {
+      env: modules.env
+    })
+    expect(code).toBe(0)
+    expect(stdout).toContain("ok: three-regions")
+    const files = meridianFiles([...modules.read().values()][0]!)
+    expect(files).toEqual(expect.arrayContaining(bundleFilesOf("packages/cli/dist/registry.js")))
+    const site = bundleFilesOf("packages/node/dist/site/SiteNode.js")
+    expect(files.filter((file) => site.includes(file))).toEqual([])
   })
 
   it("so do the site processes `meridian up` starts", async () => {
@@ -84,7 +153,7 @@ describe("the meridian binary runs the compiled JavaScript", () => {
       // `up` itself and its three `meridian run` children.
       expect(processes).toHaveLength(4)
       for (const urls of processes) {
-        expect(urls).toContain(compiledMain)
+        expect(urls).toContain(bundledMain)
         expect(urls.filter(uncompiled)).toEqual([])
       }
     } finally {
@@ -119,6 +188,39 @@ describe("the meridian binary runs the compiled JavaScript", () => {
   }, 120_000)
 })
 
+describe("the meridian binary without a current bundle", () => {
+  it("runs packages/cli/dist, and says so in one line", async () => {
+    // A checkout built but not bundled: the real packages (linked), the binary's own files.
+    const checkout = mkdtempSync(join(tmpdir(), "meridian-unbundled-"))
+    for (const name of ["core", "node"]) {
+      mkdirSync(join(checkout, "packages"), { recursive: true })
+      symlinkSync(join(root, "packages", name), join(checkout, "packages", name))
+    }
+    mkdirSync(join(checkout, "packages/cli/bin"), { recursive: true })
+    for (const folder of ["src", "dist"]) {
+      symlinkSync(join(root, "packages/cli", folder), join(checkout, "packages/cli", folder))
+    }
+    for (const file of ["meridian.js", "compiled.js"]) {
+      copyFileSync(join(root, "packages/cli/bin", file), join(checkout, "packages/cli/bin", file))
+    }
+    symlinkSync(join(root, "node_modules"), join(checkout, "node_modules"))
+    onTestFinished(() => rmSync(checkout, { recursive: true, force: true }))
+    const modules = moduleLog()
+    const result = await cli(["topology", "check", join(root, "examples/three-regions.yaml")], {
+      bin: join(checkout, "packages/cli/bin/meridian.js"),
+      env: modules.env
+    })
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain("ok: three-regions")
+    expect(result.stderr).toBe(
+      "meridian: packages/cli is not bundled; running packages/cli/dist (`npm run build` to start faster)\n"
+    )
+    const [urls] = [...modules.read().values()]
+    expect(urls).toContain(`file://${join(root, "packages/cli/dist/main.js")}`)
+    expect(urls!.filter(uncompiled)).toEqual([])
+  }, 120_000)
+})
+
 describe("staleReason", () => {
   /** A packages folder with one source file per package, each built at `built` (seconds since the epoch). */
   const packagesAt = (built: number) => {
@@ -148,5 +250,37 @@ describe("staleReason", () => {
     const dir = packagesAt(1_700_000_000)
     utimesSync(join(dir, "node", "src", "sub", "a.ts"), 1_700_000_005, 1_700_000_005)
     expect(staleReason(dir)).toBe("packages/node/src changed since the last build")
+  })
+})
+
+describe("bundleStaleReason", () => {
+  /** A built packages folder (as staleReason's tests make it) bundled at `bundledAt`. */
+  const bundled = (built: number, bundledAt: number) => {
+    const dir = mkdtempSync(join(tmpdir(), "meridian-packages-"))
+    for (const name of ["core", "node", "cli"]) {
+      mkdirSync(join(dir, name, "dist"), { recursive: true })
+      writeFileSync(join(dir, name, "dist", ".tsbuildinfo"), "{}")
+      utimesSync(join(dir, name, "dist", ".tsbuildinfo"), built, built)
+    }
+    mkdirSync(join(dir, "cli", "bundle"))
+    writeFileSync(join(dir, "cli", "bundle", "main.js"), "")
+    utimesSync(join(dir, "cli", "bundle", "main.js"), bundledAt, bundledAt)
+    return dir
+  }
+
+  it("is undefined when the bundle was made after every package's build", () => {
+    expect(bundleStaleReason(bundled(1_700_000_000, 1_700_000_001))).toBeUndefined()
+  })
+
+  it("says so when there is no bundle", () => {
+    const dir = bundled(1_700_000_000, 1_700_000_001)
+    rmSync(join(dir, "cli", "bundle"), { recursive: true })
+    expect(bundleStaleReason(dir)).toBe("packages/cli is not bundled")
+  })
+
+  it("names a package rebuilt after the bundle (a `tsc -b` alone)", () => {
+    const dir = bundled(1_700_000_000, 1_700_000_001)
+    utimesSync(join(dir, "core", "dist", ".tsbuildinfo"), 1_700_000_005, 1_700_000_005)
+    expect(bundleStaleReason(dir)).toBe("packages/core was rebuilt since the last bundle")
   })
 })

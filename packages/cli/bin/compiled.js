@@ -39,3 +39,26 @@ export const staleReason = (root = packagesDir) => {
   }
   return undefined
 }
+
+/** The bundle of the compiled CLI (scripts/bundle.js): the file the binary runs when it is current. */
+export const bundleMain = (root = packagesDir) => join(root, "cli", "bundle", "main.js")
+
+/**
+ * Why the bundle of a current compiled build (see {@link staleReason}) cannot be used (it is
+ * missing, or a package was rebuilt after it), or undefined when it can. A `tsc -b` alone (`npm run
+ * check`) rebuilds dist but not the bundle; the binary then runs dist until `npm run build`.
+ */
+export const bundleStaleReason = (root = packagesDir) => {
+  let bundled
+  try {
+    bundled = statSync(bundleMain(root)).mtimeMs
+  } catch {
+    return "packages/cli is not bundled"
+  }
+  for (const name of packages) {
+    if (statSync(join(root, name, "dist", ".tsbuildinfo")).mtimeMs > bundled) {
+      return `packages/${name} was rebuilt since the last bundle`
+    }
+  }
+  return undefined
+}

@@ -8,13 +8,10 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Prompt from "@effect/cli/Prompt"
-import * as Accounts from "@meridian/core/accounts/Accounts"
-import type * as Module from "@meridian/core/site/Module"
 import { Identity } from "@meridian/core/stores/Identity"
 import { KeyValue } from "@meridian/core/stores/KeyValue"
 import * as CryptoRandom from "@meridian/node/site/CryptoRandom"
-import * as SiteNode from "@meridian/node/site/SiteNode"
-import * as Stores from "@meridian/node/site/Stores"
+import * as Secret from "@meridian/node/site/Secret"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -36,6 +33,7 @@ import {
 import { deploymentDir, localSecret, siteDataDir } from "./run.js"
 import { call, callSite, clientFor } from "./siteApi.js"
 import * as Flags from "./flags.js"
+import type { Modules } from "./modules.js"
 
 /**
  * The password: prompted on a terminal, else the first line of standard input. The prompt answers
@@ -57,7 +55,7 @@ const readPassword = Effect.suspend(() =>
       })
 )
 
-const accountCreate = (modules: Module.Registry) =>
+const accountCreate = (modules: Modules) =>
   Command.make(
     "create",
     {
@@ -104,16 +102,20 @@ const accountCreate = (modules: Module.Registry) =>
           return yield* new ClientFailed({ message: "--operator needs --site (the site whose data to write)", code: 2 })
         }
         const site = yield* siteOf(topology, args.site)
-        const secret = SiteNode.secretOf(topology, process.env) ?? localSecret()
+        const secret = Secret.secretOf(topology, process.env) ?? localSecret()
         if (secret === undefined) {
           return yield* new ClientFailed({
-            message: `no shared secret: set \`secret\` in the topology or ${SiteNode.SECRET_ENV}, or run \`meridian up\` here once`,
+            message: `no shared secret: set \`secret\` in the topology or ${Secret.SECRET_ENV}, or run \`meridian up\` here once`,
             code: 2
           })
         }
         const region = topology.sites[site]!.region
         const dataDir = resolve(Option.getOrElse(args.data, () => siteDataDir(deploymentDir(topology), site)))
         mkdirSync(dataDir, { recursive: true })
+        // The site's stores and the accounts system, loaded only by this offline path.
+        const [Accounts, Stores] = yield* Effect.promise(() =>
+          Promise.all([import("@meridian/core/accounts/Accounts"), import("@meridian/node/site/Stores")])
+        )
         const info = yield* Effect.scoped(
           Effect.gen(function* () {
             const stores = yield* Layer.build(Stores.layer({ dataDir, secret }))
@@ -141,7 +143,7 @@ const accountCreate = (modules: Module.Registry) =>
     )
   )
 
-const accountLogin = (modules: Module.Registry) =>
+const accountLogin = (modules: Modules) =>
   Command.make(
     "login",
     {
@@ -186,7 +188,7 @@ const accountLogin = (modules: Module.Registry) =>
       })
   ).pipe(Command.withDescription("log in (password from the terminal or standard input) and keep the token"))
 
-const accountLogout = (modules: Module.Registry) =>
+const accountLogout = (modules: Modules) =>
   Command.make("logout", targetOptions, (args) =>
     Effect.gen(function* () {
       const saved = yield* loadToken
@@ -209,7 +211,7 @@ const accountToken = Command.make("token", {}, () =>
  * @since 0.1.0
  * @category commands
  */
-export const makeAccountCommand = (modules: Module.Registry) =>
+export const makeAccountCommand = (modules: Modules) =>
   Command.make("account").pipe(
     Command.withDescription("accounts: create, login, logout, token"),
     Command.withSubcommands([accountCreate(modules), accountLogin(modules), accountLogout(modules), accountToken])

@@ -9,10 +9,10 @@
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
-import type * as Module from "@meridian/core/site/Module"
 import { groupCommand } from "./chat/group.js"
 import { sendCommand } from "./chat/send.js"
 import { tailCommand } from "./chat/tail.js"
+import type { Modules } from "./modules.js"
 
 /** @since 0.1.0 */
 export { sseDecoder, type SseEvent } from "./sse.js"
@@ -23,7 +23,7 @@ export { sseDecoder, type SseEvent } from "./sse.js"
  * @since 0.1.0
  * @category commands
  */
-export const makeChatCommand = (modules: Module.Registry) =>
+export const makeChatCommand = (modules: Modules) =>
   Command.make("chat").pipe(
     Command.withDescription("group chat: groups, sending, reading and following messages"),
     Command.withSubcommands([groupCommand(modules), sendCommand(modules), tailCommand(modules)])

@@ -12,7 +12,6 @@
  * @since 0.1.0
  */
 import * as Options from "@effect/cli/Options"
-import type * as Module from "@meridian/core/site/Module"
 import { parseHostPort, type Topology } from "@meridian/core/topology/Topology"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
@@ -24,6 +23,7 @@ import { homedir } from "node:os"
 import { dirname, join } from "node:path"
 import { topologyFile, TOPOLOGY_ENV } from "./run.js"
 import { loadFile } from "./topology.js"
+import type { Modules } from "./modules.js"
 
 /**
  * A client command failed; `code` is the process exit code.
@@ -152,10 +152,10 @@ export interface Target {
  * @since 0.1.0
  * @category options
  */
-export const loadTopology = (target: Pick<Target, "topology">, modules: Module.Registry) =>
+export const loadTopology = (target: Pick<Target, "topology">, modules: Modules) =>
   Effect.gen(function* () {
     const file = yield* topologyFile(target.topology)
-    return yield* loadFile(file, modules).pipe(
+    return yield* loadFile(file, yield* modules).pipe(
       Effect.mapError(() => new ClientFailed({ message: `invalid topology ${file}`, code: 2 }))
     )
   })
@@ -184,7 +184,7 @@ export const siteOf = (topology: Topology, site: Option.Option<string>) => {
  * @since 0.1.0
  * @category options
  */
-export const baseUrl = (target: Target, modules: Module.Registry) =>
+export const baseUrl = (target: Target, modules: Modules) =>
   Effect.gen(function* () {
     if (Option.isSome(target.url)) return target.url.value.replace(/\/+$/, "")
     const topology = yield* loadTopology(target, modules)

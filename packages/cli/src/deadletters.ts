@@ -6,11 +6,11 @@
 import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import type * as Module from "@meridian/core/site/Module"
 import * as Effect from "effect/Effect"
 import { baseUrl, ClientFailed, loadToken, print, targetOptions } from "./client.js"
 import { callSite } from "./siteApi.js"
 import * as Flags from "./flags.js"
+import type { Modules } from "./modules.js"
 
 const ids = Flags.integerArg("ID").pipe(Args.repeated)
 const all = Options.boolean("all").pipe(Options.withDescription("every dead letter (when no ids are given)"))
@@ -26,7 +26,7 @@ const chosen = (given: ReadonlyArray<number>, everything: boolean) =>
  * @since 0.1.0
  * @category commands
  */
-export const makeDeadLettersCommand = (modules: Module.Registry) =>
+export const makeDeadLettersCommand = (modules: Modules) =>
   Command.make("deadletters").pipe(
     Command.withDescription("dead letters of a site (operator): list, replay, purge"),
     Command.withSubcommands([

@@ -16,10 +16,10 @@
  * @since 0.1.0
  */
 import * as Command from "@effect/cli/Command"
-import type * as Module from "@meridian/core/site/Module"
 import { getCommand } from "./files/get.js"
 import { inboxCommand } from "./files/inbox.js"
 import { sendCommand } from "./files/send.js"
+import type { Modules } from "./modules.js"
 
 /** @since 0.1.0 */
 export { safeFilename } from "./files/get.js"
@@ -32,7 +32,7 @@ export { parseDuration, parseSize } from "./units.js"
  * @since 0.1.0
  * @category commands
  */
-export const makeFilesCommand = (modules: Module.Registry) =>
+export const makeFilesCommand = (modules: Modules) =>
   Command.make("files").pipe(
     Command.withDescription("offline file transfers: send a file to users, list your inbox, get a file"),
     Command.withSubcommands([sendCommand(modules), inboxCommand(modules), getCommand(modules)])

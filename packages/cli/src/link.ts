@@ -5,12 +5,12 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
-import type * as Module from "@meridian/core/site/Module"
 import * as Effect from "effect/Effect"
 import { baseUrl, loadToken, print, targetOptions } from "./client.js"
 import { callSite } from "./siteApi.js"
+import type { Modules } from "./modules.js"
 
-const linkCommand = (modules: Module.Registry, direction: "down" | "up") =>
+const linkCommand = (modules: Modules, direction: "down" | "up") =>
   Command.make(
     direction,
     { ...targetOptions, peer: Options.text("peer").pipe(Options.withDescription("the neighbour at the other end")) },
@@ -53,7 +53,7 @@ const linkCommand = (modules: Module.Registry, direction: "down" | "up") =>
  * @since 0.1.0
  * @category commands
  */
-export const makeLinkCommand = (modules: Module.Registry) =>
+export const makeLinkCommand = (modules: Modules) =>
   Command.make("link").pipe(
     Command.withDescription("link maintenance (operator)"),
     Command.withSubcommands([linkCommand(modules, "down"), linkCommand(modules, "up")])

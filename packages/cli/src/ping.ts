@@ -9,7 +9,6 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as Module from "@meridian/core/site/Module"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -17,6 +16,7 @@ import * as Schema from "effect/Schema"
 import { baseUrl, print, targetOptions, usage } from "./client.js"
 import { ask, decodeJson, refused } from "./http.js"
 import { retriesOption } from "./retry.js"
+import type { Modules } from "./modules.js"
 
 const options = {
   ...targetOptions,
@@ -41,7 +41,7 @@ const get = <A, I>(
     return yield* decodeJson(schema, what)(reply)
   })
 
-const echoCommand = (modules: Module.Registry) =>
+const echoCommand = (modules: Modules) =>
   Command.make(
     "echo",
     {
@@ -71,7 +71,7 @@ const echoCommand = (modules: Module.Registry) =>
     )
   )
 
-const counterCommand = (modules: Module.Registry) =>
+const counterCommand = (modules: Modules) =>
   Command.make("counter", options, (args) =>
     Effect.gen(function* () {
       const site = yield* baseUrl(args, modules)
@@ -86,7 +86,7 @@ const counterCommand = (modules: Module.Registry) =>
  * @since 0.1.0
  * @category commands
  */
-export const makePingCommand = (modules: Module.Registry) =>
+export const makePingCommand = (modules: Modules) =>
   Command.make("ping").pipe(
     Command.withDescription("the ping module: echo and counter actors, for trying a deployment out"),
     Command.withSubcommands([echoCommand(modules), counterCommand(modules)])

@@ -15,12 +15,10 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
-import type * as Module from "@meridian/core/site/Module"
 import type { Topology } from "@meridian/core/topology/Topology"
 import * as CryptoRandom from "@meridian/node/site/CryptoRandom"
 import * as DataLock from "@meridian/node/site/DataLock"
-import * as SiteNode from "@meridian/node/site/SiteNode"
-import * as Stores from "@meridian/node/site/Stores"
+import * as Secret from "@meridian/node/site/Secret"
 import * as Clock from "effect/Clock"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
@@ -36,6 +34,7 @@ import { createInterface } from "node:readline"
 import { fileURLToPath } from "node:url"
 import { loadFile } from "./topology.js"
 import { parseDuration } from "./units.js"
+import type { Modules } from "./modules.js"
 
 /**
  * A site could not start, or a site process of `up` failed. Already reported on stderr.
@@ -140,7 +139,7 @@ export const UP_PID = "up.pid"
  * @category config
  */
 export const secretFor = (topology: Topology): string | undefined =>
-  SiteNode.secretOf(topology, process.env) ?? localSecret()
+  Secret.secretOf(topology, process.env) ?? localSecret()
 
 /**
  * What to say when {@link secretFor} finds none: every place it looked, and how to set one.
@@ -149,9 +148,9 @@ export const secretFor = (topology: Topology): string | undefined =>
  * @category config
  */
 export const noSecretMessage = (file: string) =>
-  `no shared secret: looked for \`secret:\` in ${file}, for $${SiteNode.SECRET_ENV}, and for the file ` +
+  `no shared secret: looked for \`secret:\` in ${file}, for $${Secret.SECRET_ENV}, and for the file ` +
   `${resolve(LOCAL_SECRET)} (none there); set one of them, the same for every site ` +
-  `(e.g. ${SiteNode.SECRET_ENV}=$(openssl rand -hex 24)), or run \`meridian up\` in this directory once to generate the file`
+  `(e.g. ${Secret.SECRET_ENV}=$(openssl rand -hex 24)), or run \`meridian up\` in this directory once to generate the file`
 
 /**
  * How `up` restarts a site that exited: the first restart after `initialDelay`, each next one
@@ -239,7 +238,7 @@ const dataDirOption = Options.directory("data-dir").pipe(
  * @since 0.1.0
  * @category commands
  */
-export const makeRunCommand = (modules: Module.Registry) =>
+export const makeRunCommand = (modules: Modules) =>
   Command.make(
     "run",
     {
@@ -255,7 +254,7 @@ export const makeRunCommand = (modules: Module.Registry) =>
       Effect.scoped(
         Effect.gen(function* () {
           const fs = yield* FileSystem.FileSystem
-          const topology = yield* loadFile(args.topology, modules).pipe(
+          const topology = yield* loadFile(args.topology, yield* modules).pipe(
             Effect.mapError(() => new RunFailed({ reason: "invalid topology" }))
           )
           if (topology.sites[args.site] === undefined) {
@@ -274,12 +273,16 @@ export const makeRunCommand = (modules: Module.Registry) =>
           yield* fs
             .makeDirectory(dataDir, { recursive: true })
             .pipe(Effect.catchAll((e) => fail(`cannot create ${dataDir}: ${e.message}`)))
+          // The site's code, loaded only by the command that runs one.
+          const [SiteNode, Stores] = yield* Effect.promise(() =>
+            Promise.all([import("@meridian/node/site/SiteNode"), import("@meridian/node/site/Stores")])
+          )
           // Built in this command's scope: the database stays open (and its directory locked) as
           // long as the site runs.
           const stores = yield* Layer.build(Stores.layer({ dataDir, secret })).pipe(
             Effect.catchAll((e) => fail(`cannot run site ${args.site}: ${e.message}`))
           )
-          const node = yield* SiteNode.start({ topology, site: args.site, modules, secret }).pipe(
+          const node = yield* SiteNode.start({ topology, site: args.site, modules: yield* modules, secret }).pipe(
             Effect.provide(stores),
             Effect.catchAll((e) => fail(e.message))
           )
@@ -320,7 +323,7 @@ interface Child {
  */
 const child = (site: string, topology: string, dataDir: string, secret: string): Child => {
   const proc = spawn(process.execPath, [bin, "run", "--topology", topology, "--site", site, "--data", dataDir], {
-    env: { ...process.env, [SiteNode.SECRET_ENV]: secret },
+    env: { ...process.env, [Secret.SECRET_ENV]: secret },
     stdio: ["ignore", "pipe", "pipe"],
     detached: true
   })
@@ -405,7 +408,7 @@ const topologyArg = Args.file({ name: "FILE" }).pipe(
  * @since 0.1.0
  * @category commands
  */
-export const makeUpCommand = (modules: Module.Registry) =>
+export const makeUpCommand = (modules: Modules) =>
   Command.make(
     "up",
     {
@@ -448,7 +451,7 @@ export const makeUpCommand = (modules: Module.Registry) =>
           }
           const grace = yield* durationOption("stop-grace", args.stopGrace)
           const file = yield* topologyFile(args.file)
-          const topology = yield* loadFile(file, modules).pipe(
+          const topology = yield* loadFile(file, yield* modules).pipe(
             Effect.mapError(() => new RunFailed({ reason: "invalid topology" }))
           )
           const root = deploymentDir(topology, args.dataDir)
@@ -512,7 +515,7 @@ export const makeUpCommand = (modules: Module.Registry) =>
  * @since 0.1.0
  * @category commands
  */
-export const makeDownCommand = (modules: Module.Registry) =>
+export const makeDownCommand = (modules: Modules) =>
   Command.make(
     "down",
     {
@@ -527,7 +530,7 @@ export const makeDownCommand = (modules: Module.Registry) =>
       Effect.gen(function* () {
         const timeout = yield* durationOption("timeout", args.timeout)
         const file = yield* topologyFile(args.file)
-        const topology = yield* loadFile(file, modules).pipe(
+        const topology = yield* loadFile(file, yield* modules).pipe(
           Effect.mapError(() => new RunFailed({ reason: "invalid topology" }))
         )
         const pidFile = join(deploymentDir(topology, args.dataDir), UP_PID)

@@ -8,15 +8,10 @@
  *
  * @since 0.1.0
  */
-import { nativeHasher } from "@meridian/node/sim/NativeHasher"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as Path from "@effect/platform/Path"
-import type * as Module from "@meridian/core/site/Module"
-import * as Report from "@meridian/core/sim/Report"
-import * as Runner from "@meridian/core/sim/Runner"
-import * as Scenario from "@meridian/core/sim/Scenario"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -24,6 +19,17 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import { loadFile } from "./topology.js"
 import * as Flags from "./flags.js"
+import type { Modules } from "./modules.js"
+
+/** The simulator, loaded only when a scenario runs (not for `--help`, nor by any other command). */
+const simulator = Effect.promise(() =>
+  Promise.all([
+    import("@meridian/core/sim/Runner"),
+    import("@meridian/core/sim/Report"),
+    import("@meridian/core/sim/Scenario"),
+    import("@meridian/node/sim/NativeHasher")
+  ])
+).pipe(Effect.map(([Runner, Report, Scenario, { nativeHasher }]) => ({ Runner, Report, Scenario, nativeHasher })))
 
 /**
  * The run violated an invariant, or the scenario could not run. Already reported on stderr.
@@ -39,20 +45,22 @@ export class SimFailed extends Data.TaggedError("SimFailed")<{ readonly reason: 
  * @since 0.1.0
  * @category loading
  */
-export const loadScenario = (file: string, topologyOverride: string | undefined, modules: Module.Registry) =>
+export const loadScenario = (file: string, topologyOverride: string | undefined, modules: Modules) =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = yield* Path.Path
+    const { Runner, Scenario } = yield* simulator
     const text = yield* fs
       .readFileString(file)
       .pipe(Effect.mapError((e) => new SimFailed({ reason: `${file}: cannot read: ${e.message}` })))
     const scenario = Scenario.parse(text)
     if (Either.isLeft(scenario)) return yield* new SimFailed({ reason: `${file}: ${scenario.left.message}` })
     const topologyFile = topologyOverride ?? path.resolve(path.dirname(file), scenario.right.topology)
-    const topology = yield* loadFile(topologyFile, modules).pipe(
+    const registry = yield* modules
+    const topology = yield* loadFile(topologyFile, registry).pipe(
       Effect.mapError(() => new SimFailed({ reason: `${topologyFile}: invalid topology` }))
     )
-    const problems = Runner.problems(scenario.right, topology, modules)
+    const problems = Runner.problems(scenario.right, topology, registry)
     if (problems.length > 0) return yield* new SimFailed({ reason: `${file}:\n  ${problems.join("\n  ")}` })
     return { scenario: scenario.right, topology }
   })
@@ -73,19 +81,26 @@ const traceOption = Options.file("trace").pipe(
  * @since 0.1.0
  * @category commands
  */
-export const makeSimCommand = (modules: Module.Registry) =>
+export const makeSimCommand = (modules: Modules) =>
   Command.make(
     "sim",
     { scenario: scenarioOption, seed: seedOption, topology: topologyOption, traceOut: traceOption },
     (args) =>
       Effect.gen(function* () {
         const fs = yield* FileSystem.FileSystem
+        const { Report, Runner, nativeHasher } = yield* simulator
         const { scenario, topology } = yield* loadScenario(
           args.scenario,
           Option.getOrUndefined(args.topology),
           modules
         ).pipe(Effect.tapError((e) => Console.error(e.reason)))
-        const result = Runner.run({ scenario, topology, modules, seed: args.seed, hasher: nativeHasher })
+        const result = Runner.run({
+          scenario,
+          topology,
+          modules: yield* modules,
+          seed: args.seed,
+          hasher: nativeHasher
+        })
         if (Option.isSome(args.traceOut)) {
           yield* fs
             .writeFileString(args.traceOut.value, result.trace.join("\n") + (result.trace.length > 0 ? "\n" : ""))

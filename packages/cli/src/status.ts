@@ -5,11 +5,11 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as HttpClient from "@effect/platform/HttpClient"
-import type * as Module from "@meridian/core/site/Module"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { baseUrl, loadToken, print, targetOptions } from "./client.js"
 import { call, callSite } from "./siteApi.js"
+import type { Modules } from "./modules.js"
 
 /**
  * `meridian status`: the operator's detailed status when logged in as one, else the public one.
@@ -17,7 +17,7 @@ import { call, callSite } from "./siteApi.js"
  * @since 0.1.0
  * @category commands
  */
-export const makeStatusCommand = (modules: Module.Registry) =>
+export const makeStatusCommand = (modules: Modules) =>
   Command.make("status", targetOptions, (args) =>
     Effect.gen(function* () {
       const url = yield* baseUrl(args, modules)

@@ -13,6 +13,7 @@ import { type Check, Graph, Loader, Topology } from "@meridian/core/topology/ind
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
+import type { Modules } from "./modules.js"
 
 /**
  * The file could not be read or is not a valid topology. The problems have already been printed
@@ -74,15 +75,15 @@ const fileArg = Args.file({ name: "FILE" }).pipe(Args.withDescription("topology 
 
 /**
  * The `topology` command with its `check` and `graph` subcommands. `modules` is the registry
- * sites are assembled from: when given, module names and settings are checked against it.
+ * sites are assembled from (loaded when a subcommand runs): when given, module names and settings are checked against it.
  *
  * @since 0.1.0
  * @category commands
  */
-export const makeTopologyCommand = (modules?: ReadonlyArray<Check.ModuleInfo>) => {
+export const makeTopologyCommand = (modules?: Modules) => {
   const check = Command.make("check", { file: fileArg }, ({ file }) =>
     Effect.gen(function* () {
-      const topology = yield* loadFile(file, modules)
+      const topology = yield* loadFile(file, modules === undefined ? undefined : yield* modules)
       const count = (n: number, what: string) => `${n} ${what}${n === 1 ? "" : "s"}`
       yield* Console.log(
         `ok: ${topology.name} — ${count(Object.keys(topology.regions).length, "region")}, ` +
@@ -99,7 +100,7 @@ export const makeTopologyCommand = (modules?: ReadonlyArray<Check.ModuleInfo>) =
     },
     ({ file, mermaid }) =>
       Effect.gen(function* () {
-        const topology = yield* loadFile(file, modules)
+        const topology = yield* loadFile(file, modules === undefined ? undefined : yield* modules)
         // the renderers end with a newline; Console.log adds one more
         const text = mermaid ? Graph.toMermaid(topology) : Graph.toDot(topology)
         yield* Console.log(text.endsWith("\n") ? text.slice(0, -1) : text)
@@ -114,7 +115,7 @@ export const makeTopologyCommand = (modules?: ReadonlyArray<Check.ModuleInfo>) =
 
 /**
  * The `topology` command without a module registry (module names and settings are not checked).
- * `main` should prefer `makeTopologyCommand(registry)`.
+ * `main` should prefer `makeTopologyCommand(modules)`.
  *
  * @since 0.1.0
  * @category commands

@@ -13,7 +13,6 @@ import * as Options from "@effect/cli/Options"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Group, Message } from "@meridian/core/chat/Protocol"
-import type * as Module from "@meridian/core/site/Module"
 import { TokenPayload } from "@meridian/core/stores/Identity"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
@@ -23,6 +22,7 @@ import { baseUrl, ClientFailed, loadToken, loadTopology, targetOptions, usage, t
 import { ask, decodeJson, refused, type Reply } from "../http.js"
 import type { Retrying } from "../retry.js"
 import { retriesOption } from "../retry.js"
+import type { Modules } from "../modules.js"
 
 // ---------------------------------------------------------------------------------------------
 // the contract
@@ -124,7 +124,7 @@ const homeRegionOf = (token: string): Option.Option<string> =>
  * The chat site to use: `--url`, `--site`, else a site running `chat` in the user's home region
  * (the first by name: the region's service center), else the first site running `chat`.
  */
-export const chatSite = (target: Target, modules: Module.Registry, token: string) =>
+export const chatSite = (target: Target, modules: Modules, token: string) =>
   Effect.gen(function* () {
     if (Option.isSome(target.url) || Option.isSome(target.site)) return yield* baseUrl(target, modules)
     const topology = yield* loadTopology(target, modules)
@@ -174,7 +174,7 @@ export const commonOptions = {
  */
 export const session = <A, R>(
   common: Common,
-  modules: Module.Registry,
+  modules: Modules,
   body: (session: Session) => Effect.Effect<A, ClientFailed, R>
 ) =>
   Effect.gen(function* () {

@@ -8,7 +8,6 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Group } from "@meridian/core/chat/Protocol"
-import type * as Module from "@meridian/core/site/Module"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { print, usage } from "../client.js"
@@ -25,6 +24,7 @@ import {
   session,
   settingsOf
 } from "./common.js"
+import type { Modules } from "../modules.js"
 
 const noticeOption = Options.text("notice").pipe(Options.optional, Options.withDescription("the group's notice"))
 const setOption = Options.text("set").pipe(
@@ -34,7 +34,7 @@ const setOption = Options.text("set").pipe(
   )
 )
 
-const groupCreate = (modules: Module.Registry) =>
+const groupCreate = (modules: Modules) =>
   Command.make(
     "create",
     {
@@ -77,14 +77,14 @@ const groupCreate = (modules: Module.Registry) =>
       )
   ).pipe(Command.withDescription("create a group (you are its owner and a member); prints its id"))
 
-const groupShow = (modules: Module.Registry) =>
+const groupShow = (modules: Modules) =>
   Command.make("show", { ...commonOptions, group: groupArg }, (args) =>
     session(args, modules, (s) =>
       Effect.flatMap(getGroup(s, args.group), (group) => print(args.json, group, () => formatGroup(group)))
     )
   ).pipe(Command.withDescription("show a group: name, notice, settings, members (members only)"))
 
-const groupEdit = (modules: Module.Registry) =>
+const groupEdit = (modules: Modules) =>
   Command.make(
     "edit",
     {
@@ -124,7 +124,7 @@ const groupEdit = (modules: Module.Registry) =>
       })
   ).pipe(Command.withDescription("change a group's name, notice or settings (owner only)"))
 
-const groupMembers = (modules: Module.Registry) =>
+const groupMembers = (modules: Modules) =>
   Command.make(
     "members",
     {
@@ -175,7 +175,7 @@ const groupMembers = (modules: Module.Registry) =>
  * @since 0.1.0
  * @category commands
  */
-export const groupCommand = (modules: Module.Registry) =>
+export const groupCommand = (modules: Modules) =>
   Command.make("group").pipe(
     Command.withDescription("chat groups: create, show, edit, members"),
     Command.withSubcommands([groupCreate(modules), groupShow(modules), groupEdit(modules), groupMembers(modules)])

@@ -8,19 +8,19 @@ import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as Module from "@meridian/core/site/Module"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import { randomUUID } from "node:crypto"
 import { print } from "../client.js"
 import { decodeJson } from "../http.js"
 import { commonOptions, groupArg, groupPath, request, Sent, session } from "./common.js"
+import type { Modules } from "../modules.js"
 
 /**
  * @since 0.1.0
  * @category commands
  */
-export const sendCommand = (modules: Module.Registry) =>
+export const sendCommand = (modules: Modules) =>
   Command.make(
     "send",
     {

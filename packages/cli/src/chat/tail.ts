@@ -11,7 +11,6 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Message } from "@meridian/core/chat/Protocol"
-import type * as Module from "@meridian/core/site/Module"
 import * as Console from "effect/Console"
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
@@ -26,6 +25,7 @@ import { driver, retryAfterOf } from "../retry.js"
 import * as Sse from "../sse.js"
 import { commonOptions, formatMessage, groupArg, groupPath, Page, request, session, visible } from "./common.js"
 import * as Flags from "../flags.js"
+import type { Modules } from "../modules.js"
 
 /** Messages asked per page of history (the server allows up to 1000). */
 const PAGE_LIMIT = 500
@@ -54,7 +54,7 @@ class StreamBroke extends Data.TaggedError("StreamBroke")<{
  * @since 0.1.0
  * @category commands
  */
-export const tailCommand = (modules: Module.Registry) =>
+export const tailCommand = (modules: Modules) =>
   Command.make(
     "tail",
     {

@@ -8,7 +8,6 @@ import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Transfer } from "@meridian/core/files/Protocol"
-import type * as Module from "@meridian/core/site/Module"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
@@ -24,6 +23,7 @@ import type { Progress } from "../progress.js"
 import type { Retrying } from "../retry.js"
 import { formatBytes, parseSize } from "../units.js"
 import * as Flags from "../flags.js"
+import type { Modules } from "../modules.js"
 
 // ---------------------------------------------------------------------------------------------
 // options
@@ -142,7 +142,7 @@ export interface Server {
  * @since 0.1.0
  * @category servers
  */
-export const fileServer = (common: Common, modules: Module.Registry, loggedInAt: string, notes: Progress) =>
+export const fileServer = (common: Common, modules: Modules, loggedInAt: string, notes: Progress) =>
   Effect.gen(function* () {
     const named = Option.isSome(common.url) || Option.isSome(common.site) || Option.isSome(common.topology)
     const directory = named ? yield* baseUrl(common, modules) : loggedInAt.replace(/\/+$/, "")

@@ -12,7 +12,6 @@ import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Transfer } from "@meridian/core/files/Protocol"
-import type * as Module from "@meridian/core/site/Module"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -59,6 +58,7 @@ import {
   stateDir,
   writeAtomically
 } from "./common.js"
+import type { Modules } from "../modules.js"
 
 /**
  * A received file's name made safe to create in a directory: no path separators, no `..`, no
@@ -96,7 +96,7 @@ type Fetched =
  * @since 0.1.0
  * @category commands
  */
-export const getCommand = (modules: Module.Registry) =>
+export const getCommand = (modules: Modules) =>
   Command.make(
     "get",
     {

@@ -5,13 +5,13 @@
  */
 import * as Command from "@effect/cli/Command"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as Module from "@meridian/core/site/Module"
 import * as Effect from "effect/Effect"
 import { loadToken, print } from "../client.js"
 import { ask, decodeJson, refused } from "../http.js"
 import { progress } from "../progress.js"
 import { formatBytes, formatRemaining } from "../units.js"
 import { commonOptions, fileServer, Inbox, retryingOf } from "./common.js"
+import type { Modules } from "../modules.js"
 
 /** Columns padded to their widest cell. */
 const table = (rows: ReadonlyArray<ReadonlyArray<string>>) => {
@@ -25,7 +25,7 @@ const table = (rows: ReadonlyArray<ReadonlyArray<string>>) => {
  * @since 0.1.0
  * @category commands
  */
-export const inboxCommand = (modules: Module.Registry) =>
+export const inboxCommand = (modules: Modules) =>
   Command.make("inbox", commonOptions, (args) =>
     Effect.gen(function* () {
       const saved = yield* loadToken

@@ -12,7 +12,6 @@ import * as Options from "@effect/cli/Options"
 import * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import type * as Module from "@meridian/core/site/Module"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
@@ -50,6 +49,7 @@ import {
   stateDir,
   writeAtomically
 } from "./common.js"
+import type { Modules } from "../modules.js"
 
 const UploadState = Schema.parseJson(
   Schema.Struct({
@@ -78,7 +78,7 @@ type ChunkResult =
  * @since 0.1.0
  * @category commands
  */
-export const sendCommand = (modules: Module.Registry) =>
+export const sendCommand = (modules: Modules) =>
   Command.make(
     "send",
     {

@@ -24,6 +24,7 @@ import * as V8 from "node:v8"
 import * as SiteHttp from "../http/SiteHttp.js"
 import * as TcpTransport from "../tcp/TcpTransport.js"
 import * as NodeHost from "./NodeHost.js"
+import * as Secret from "./Secret.js"
 
 /**
  * Environment variable that carries the shared secret when the topology does not.
@@ -31,7 +32,7 @@ import * as NodeHost from "./NodeHost.js"
  * @since 0.1.0
  * @category config
  */
-export const SECRET_ENV = "MERIDIAN_SECRET"
+export const SECRET_ENV = Secret.SECRET_ENV
 
 /**
  * @since 0.1.0
@@ -49,8 +50,7 @@ export interface SiteNode {
  * @since 0.1.0
  * @category config
  */
-export const secretOf = (topology: Topology, env: Record<string, string | undefined>): string | undefined =>
-  topology.secret ?? (env[SECRET_ENV] !== undefined && env[SECRET_ENV] !== "" ? env[SECRET_ENV] : undefined)
+export const secretOf = Secret.secretOf
 
 /**
  * The V8 setting of a process that runs a site, applied by {@link start} (unless told to keep
