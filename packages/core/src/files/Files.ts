@@ -7,8 +7,9 @@
  *
  * One site's file server is a {@link Server.Server} record its parts share: uploads in `Tus.ts`,
  * transfers and inboxes in `Transfers.ts`, downloads in `Downloads.ts`, the directory route in
- * `Locate.ts`, the addresses and their load in `Addresses.ts`, HTTP helpers in `Http.ts`; the
- * simulator plug-in is in `Simulation.ts`.
+ * `Locate.ts`, the addresses and their load in `Addresses.ts`, HTTP helpers in `Http.ts`, the
+ * routes' description for the OpenAPI document in `Api.ts`; the simulator plug-in is in
+ * `Simulation.ts`.
  *
  * @since 0.1.0
  */
@@ -22,6 +23,7 @@ import * as Actor from "../kernel/Actor.js"
 import * as Address from "../kernel/Address.js"
 import * as Module from "../site/Module.js"
 import { urlOf } from "./Addresses.js"
+import { Api } from "./Api.js"
 import * as Directory from "./Directory.js"
 import * as Downloads from "./Downloads.js"
 import { type FilesError, refuse } from "./Errors.js"
@@ -33,6 +35,7 @@ import * as Simulation from "./Simulation.js"
 import * as Transfers from "./Transfers.js"
 import * as Tus from "./Tus.js"
 
+export { Api } from "./Api.js"
 export type { FilesError } from "./Errors.js"
 export { parseMetadata, parseRange } from "./Http.js"
 export { brokeredDownloads, transfersEverywhere } from "./Simulation.js"
@@ -173,7 +176,7 @@ export const base = Module.make({
         transfers: server.listTransfers
       }
 
-      return { service, routes, metrics: server.addresses.metrics }
+      return { service, routes, api: Api, metrics: server.addresses.metrics }
     })
 })
 
