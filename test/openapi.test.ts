@@ -21,6 +21,7 @@ describe("a site's /openapi.json and /docs describe every module's routes", () =
       expect(methods("/v1/files/uploads")).toEqual(["options", "post"])
       expect(methods("/v1/files/uploads/{id}")).toEqual(["delete", "get", "head", "patch"])
       expect(methods("/v1/files/inbox")).toEqual(["get"])
+      expect(methods("/v1/files/transfers/{id}")).toEqual(["delete"])
       expect(methods("/v1/files/transfers/{id}/download")).toEqual(["get"])
       expect(methods("/v1/files/data/{id}")).toEqual(["get"])
       expect(methods("/v1/chat/groups")).toEqual(["post"])

@@ -148,6 +148,15 @@ export const Api = HttpApi.make("files")
           .annotate(OpenApi.Summary, "The user's live transfers, sent and received, newest first")
       )
       .add(
+        HttpApiEndpoint.del("delete", "/v1/files/transfers/:id")
+          .setPath(Id)
+          .addSuccess(empty(204))
+          .annotate(
+            OpenApi.Summary,
+            "The sender deletes a transfer: at once here, at every other file server by durable message"
+          )
+      )
+      .add(
         HttpApiEndpoint.get("download", "/v1/files/transfers/:id/download")
           .setPath(Id)
           .addSuccess(Schema.Struct({ ...DownloadAddress.fields, transfer: Transfer }))

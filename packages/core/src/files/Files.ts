@@ -137,7 +137,8 @@ export const base = Module.make({
                   return { name: address.name, url: urlOf(address.hostPort) }
                 }),
               // A full key-value store fails the handler: the offer is not acknowledged and comes again.
-              Offer: (offer: Offer) => transfers.accept(offer)
+              Offer: (offer: Offer) => transfers.accept(offer),
+              Withdraw: transfers.forget
             }),
           { mailboxCapacity: settings.mailboxCapacity, transactional: true }
         )
@@ -153,6 +154,7 @@ export const base = Module.make({
         route("PATCH", "/v1/files/uploads/:id", tus.patch),
         route("DELETE", "/v1/files/uploads/:id", tus.terminate),
         route("GET", "/v1/files/inbox", transfers.inbox),
+        route("DELETE", "/v1/files/transfers/:id", transfers.remove),
         route("GET", "/v1/files/transfers/:id/download", downloads.download),
         route("GET", "/v1/files/data/:id", downloads.data)
       ])
