@@ -11,7 +11,8 @@
  * `.part` with `Range`/`If-Range`.
  *
  * Exit codes are the client commands' (see `client.ts`): 0 done, 1 refused, 2 bad usage, 3 the
- * server could not be reached (after the retries), 4 not logged in.
+ * server could not be reached (after the retries), 4 not logged in; and 130 for a send or a get
+ * interrupted by Ctrl-C, which says that the same command resumes it (`Report.resumable`).
  *
  * @since 0.1.0
  */
