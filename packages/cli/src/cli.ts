@@ -75,6 +75,6 @@ if (asked !== undefined) {
     ),
     // One HTTP client for every client command (see http.ts).
     Effect.provide(Layer.merge(NodeContext.layer, Http.layer)),
-    NodeRuntime.runMain({ disableErrorReporting: true })
+    NodeRuntime.runMain({ disableErrorReporting: true, teardown: Report.teardown })
   )
 }

@@ -96,6 +96,10 @@ export const examples: Readonly<Record<string, ReadonlyArray<readonly [command: 
     ["meridian files get 3f9c… ", "download into the current directory; run it again to resume"],
     ["meridian files get 3f9c… --output /tmp/report.pdf", "somewhere else"]
   ],
+  "files rm": [
+    ["meridian files rm 3f9c…", "delete a transfer you sent, or cancel its unfinished upload"],
+    ["meridian files rm 3f9c… --json", "what was removed, as JSON"]
+  ],
   "ping echo": [["meridian ping echo hi --site n1 --to s1", "an ask from n1 to s1's echo actor"]],
   "ping counter": [["meridian ping counter --site s1", "s1's durable counter"]],
   "ping increment": [["meridian ping increment 5 --site n1 --to s1", "five durable increments"]]

@@ -1,12 +1,12 @@
 /**
  * Progress of a transfer on stderr, and the lines said while it runs (resuming, retrying): a bar
- * redrawn in place on a terminal (bytes, %, rate), plain lines at most once a second otherwise
+ * redrawn in place on a terminal (bytes, %, rate, time left), plain lines at most once a second otherwise
  * (logs, CI), nothing with `--json`, so that standard output stays the answer alone.
  *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
-import { formatBytes } from "./units.js"
+import { formatBytes, formatEta } from "./units.js"
 
 /**
  * How progress is shown: `tty` redraws a bar, `lines` prints lines, `none` prints nothing.
@@ -68,7 +68,9 @@ export const progress = (mode: ProgressMode, label: string, total: number, from:
     const [since, base] = samples[0]!
     const rate = ((done - base) * 1000) / Math.max(now - since, 1)
     const percent = total === 0 ? 100 : Math.floor((done / total) * 100)
-    return `${label}  ${formatBytes(done)} / ${formatBytes(total)}  ${percent}%  ${formatBytes(Math.max(0, rate))}/s`
+    // Time left at the recent rate: what a stall does to it shows at once.
+    const left = done >= total ? "" : rate > 0 ? `  ETA ${formatEta((total - done) / rate)}` : "  ETA stalled"
+    return `${label}  ${formatBytes(done)} / ${formatBytes(total)}  ${percent}%  ${formatBytes(Math.max(0, rate))}/s${left}`
   }
   const draw = (done: number) => {
     const width = Math.max(20, (process.stderr.columns || 80) - 1)

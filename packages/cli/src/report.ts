@@ -6,6 +6,7 @@
  * @since 0.1.0
  */
 import * as ValidationError from "@effect/cli/ValidationError"
+import * as Runtime from "@effect/platform/Runtime"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import { ClientFailed } from "./client.js"
@@ -69,3 +70,54 @@ export const report = (error: unknown, json: boolean) =>
     }
     process.exitCode = error instanceof ClientFailed ? error.code : ValidationError.isValidationError(error) ? 2 : 1
   })
+
+/**
+ * The exit status of a command interrupted (Ctrl-C) with work a rerun continues: 128 + SIGINT,
+ * as shells report it.
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const INTERRUPTED_EXIT = 130
+
+/**
+ * A command that a rerun resumes (`files send`, `files get`): interrupted, it says so on stderr
+ * (with `--json` as one JSON object), adds `hint` when there is one, and the process exits
+ * {@link INTERRUPTED_EXIT} (see {@link teardown}). Other commands end on Ctrl-C with 0, as a
+ * stopped `up` or `chat tail --follow` should.
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const resumable =
+  (json: boolean, hint: () => string | undefined = () => undefined) =>
+  <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.onInterrupt(effect, () =>
+      Effect.sync(() => {
+        process.exitCode = INTERRUPTED_EXIT
+        const message = "interrupted: run the same command again to resume"
+        const more = hint()
+        process.stderr.write(
+          json
+            ? JSON.stringify({
+                error: "Interrupted",
+                message: more === undefined ? message : `${message}; ${more}`,
+                exitCode: INTERRUPTED_EXIT
+              }) + "\n"
+            : `${message}\n${more === undefined ? "" : `${more}\n`}`
+        )
+      })
+    )
+
+/**
+ * How the binary's main fiber ends: as `@effect/platform` ends it, except that an exit status a
+ * command set (an interrupted resumable command's {@link INTERRUPTED_EXIT}) is kept when a
+ * signal ended it (the runtime would exit 0).
+ *
+ * @since 0.1.0
+ * @category output
+ */
+export const teardown: Runtime.Teardown = (exit, onExit) =>
+  Runtime.defaultTeardown(exit, (code) =>
+    onExit(code === 0 && typeof process.exitCode === "number" ? process.exitCode : code)
+  )

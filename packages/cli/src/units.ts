@@ -75,3 +75,18 @@ export const formatRemaining = (millis: number) => {
   const hours = Math.floor(minutes / 60)
   return hours < 48 ? `${hours}h ${minutes % 60}m` : `${Math.floor(hours / 24)}d ${hours % 24}h`
 }
+
+/**
+ * The time a transfer still needs, to the second while it is short: `45s`, `3m 05s`, `2h 10m`.
+ *
+ * @since 0.1.0
+ * @category formatting
+ */
+export const formatEta = (seconds: number) => {
+  const whole = Math.max(0, Math.ceil(seconds))
+  if (whole < 60) return `${whole}s`
+  const minutes = Math.floor(whole / 60)
+  if (minutes < 60) return `${minutes}m ${String(whole % 60).padStart(2, "0")}s`
+  const hours = Math.floor(minutes / 60)
+  return hours < 100 ? `${hours}h ${String(minutes % 60).padStart(2, "0")}m` : `${Math.floor(hours / 24)}d`
+}

@@ -45,6 +45,7 @@ import {
   whileMoving
 } from "../http.js"
 import { modeFor, progress } from "../progress.js"
+import * as Report from "../report.js"
 import { driver } from "../retry.js"
 import { formatBytes } from "../units.js"
 import {
@@ -319,7 +320,7 @@ export const getCommand = (modules: Modules) =>
           result,
           () => `saved ${path} (${formatBytes(size)} from ${transfer.sender}, SHA-256 verified)`
         )
-      }).pipe(Effect.scoped)
+      }).pipe(Effect.scoped, Report.resumable(args.json))
   ).pipe(
     Command.withDescription(
       "download a file sent to you (verified against its SHA-256; resumable: run the same command again)"

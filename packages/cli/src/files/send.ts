@@ -33,6 +33,7 @@ import {
   whileMoving
 } from "../http.js"
 import { modeFor, progress } from "../progress.js"
+import * as Report from "../report.js"
 import { driver } from "../retry.js"
 import { formatBytes, parseDuration } from "../units.js"
 import {
@@ -98,8 +99,10 @@ export const sendCommand = (modules: Modules) =>
       ),
       limitRate: limitRateOption("send")
     },
-    (args) =>
-      Effect.gen(function* () {
+    (args) => {
+      /** The unfinished upload's id, for the word said when Ctrl-C interrupts the send. */
+      let pending: string | undefined
+      return Effect.gen(function* () {
         const fs = yield* FileSystem.FileSystem
         const saved = yield* loadToken
         const recipients = [...new Set(args.to.flatMap((to) => to.split(",")).map((to) => to.trim()))].filter(
@@ -314,6 +317,7 @@ export const sendCommand = (modules: Modules) =>
 
         if (upload !== undefined && transfer === undefined) {
           const target = upload
+          pending = target.slice(target.lastIndexOf("/") + 1)
           const resync = yield* driver(retrying)
           let damaged = 0
           while (transfer === undefined) {
@@ -397,7 +401,13 @@ export const sendCommand = (modules: Modules) =>
           )
         }
         return yield* print(args.json, result, () => result.transfer)
-      }).pipe(Effect.scoped)
+      }).pipe(
+        Effect.scoped,
+        Report.resumable(args.json, () =>
+          pending === undefined ? undefined : `(or cancel it: meridian files rm ${pending})`
+        )
+      )
+    }
   ).pipe(
     Command.withDescription(
       "send a file to users (uploaded to your regional file server, resumable: run the same command again)"

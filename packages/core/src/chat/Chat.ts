@@ -4,17 +4,19 @@
  * readers (server-sent events) and kept for the others, over regional service centers whose
  * roaming systems talk pairwise — and through a third region when a link between two is down.
  *
- * The service is in `Service.ts`, its HTTP API in `Http.ts`, its simulator plug-in in
+ * The service is in `Service.ts`, its HTTP API in `Http.ts` (described in `Api.ts`), its simulator plug-in in
  * `Simulation.ts`.
  *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
 import * as Module from "../site/Module.js"
+import { Api } from "./Api.js"
 import { routes } from "./Http.js"
 import { type ChatService, type Counters, make, Settings } from "./Service.js"
 import * as Simulation from "./Simulation.js"
 
+export { Api } from "./Api.js"
 export { type ChatError, type ChatService, HomeUnreachable, type Sent, Settings } from "./Service.js"
 
 /**
@@ -45,6 +47,7 @@ export const module = Module.make({
       return {
         service: service satisfies ChatService,
         routes: httpRoutes,
+        api: Api,
         metrics: () => {
           const caches = roaming.cacheSizes()
           return [

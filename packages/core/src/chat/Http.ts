@@ -34,25 +34,61 @@ const bodyRefusal = (e: unknown): Answer.Refusal => {
 const answer = <E, R>(route: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>) =>
   Answer.answer(route, bodyRefusal)
 
-const CreateBody = Schema.Struct({
+/**
+ * A new group: its name, notice, settings, first members and home region (default the creator's).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CreateBody = Schema.Struct({
   name: Schema.String,
   notice: Schema.optional(Schema.String),
   settings: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String })),
   members: Schema.optional(Schema.Array(Schema.String)),
   home: Schema.optional(Schema.String)
 })
-const EditBody = Schema.Struct({
+/**
+ * What the owner changes of a group.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const EditBody = Schema.Struct({
   name: Schema.optional(Schema.String),
   notice: Schema.optional(Schema.String),
   settings: Schema.optional(Schema.Record({ key: Schema.String, value: Schema.String }))
 })
-const MembersBody = Schema.Struct({
+/**
+ * Members to add and to remove.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MembersBody = Schema.Struct({
   add: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] }),
   remove: Schema.optionalWith(Schema.Array(Schema.String), { default: () => [] })
 })
-const SendBody = Schema.Struct({ text: Schema.String, id: Schema.optional(Schema.String) })
-const MoveBody = Schema.Struct({ region: Schema.String })
-const Page = Schema.Struct({
+/**
+ * A message: its text, and the client's id for it (retries with the same id are sent once).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const SendBody = Schema.Struct({ text: Schema.String, id: Schema.optional(Schema.String) })
+/**
+ * Where an operator moves a group or a user.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const MoveBody = Schema.Struct({ region: Schema.String })
+/**
+ * A page of history: the messages after a sequence number, at most `limit`.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const Page = Schema.Struct({
   after: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.nonNegative()), { default: () => 0 }),
   limit: Schema.optionalWith(Schema.NumberFromString.pipe(Schema.int(), Schema.between(1, 100_000)), {
     default: () => 100

@@ -7,8 +7,9 @@
  *
  * One site's file server is a {@link Server.Server} record its parts share: uploads in `Tus.ts`,
  * transfers and inboxes in `Transfers.ts`, downloads in `Downloads.ts`, the directory route in
- * `Locate.ts`, the addresses and their load in `Addresses.ts`, HTTP helpers in `Http.ts`; the
- * simulator plug-in is in `Simulation.ts`.
+ * `Locate.ts`, the addresses and their load in `Addresses.ts`, HTTP helpers in `Http.ts`, the
+ * routes' description for the OpenAPI document in `Api.ts`; the simulator plug-in is in
+ * `Simulation.ts`.
  *
  * @since 0.1.0
  */
@@ -22,6 +23,7 @@ import * as Actor from "../kernel/Actor.js"
 import * as Address from "../kernel/Address.js"
 import * as Module from "../site/Module.js"
 import { urlOf } from "./Addresses.js"
+import { Api } from "./Api.js"
 import * as Directory from "./Directory.js"
 import * as Downloads from "./Downloads.js"
 import { type FilesError, refuse } from "./Errors.js"
@@ -33,6 +35,7 @@ import * as Simulation from "./Simulation.js"
 import * as Transfers from "./Transfers.js"
 import * as Tus from "./Tus.js"
 
+export { Api } from "./Api.js"
 export type { FilesError } from "./Errors.js"
 export { parseMetadata, parseRange } from "./Http.js"
 export { brokeredDownloads, transfersEverywhere } from "./Simulation.js"
@@ -143,7 +146,8 @@ export const base = Module.make({
                   return { name: address.name, url: urlOf(address.hostPort) }
                 }),
               // A full key-value store fails the handler: the offer is not acknowledged and comes again.
-              Offer: (offer: Offer) => transfers.accept(offer)
+              Offer: (offer: Offer) => transfers.accept(offer),
+              Withdraw: transfers.forget
             }),
           { mailboxCapacity: settings.mailboxCapacity, transactional: true }
         )
@@ -159,6 +163,7 @@ export const base = Module.make({
         route("PATCH", "/v1/files/uploads/:id", tus.patch),
         route("DELETE", "/v1/files/uploads/:id", tus.terminate),
         route("GET", "/v1/files/inbox", transfers.inbox),
+        route("DELETE", "/v1/files/transfers/:id", transfers.remove),
         route("GET", "/v1/files/transfers/:id/download", downloads.download),
         route("GET", "/v1/files/data/:id", downloads.data)
       ])
@@ -182,7 +187,7 @@ export const base = Module.make({
         transfers: server.listTransfers
       }
 
-      return { service, routes, metrics: server.addresses.metrics }
+      return { service, routes, api: Api, metrics: server.addresses.metrics }
     })
 })
 

@@ -124,16 +124,29 @@ export class RequestAddress extends Schema.TaggedRequest<RequestAddress>()("Requ
 export class Offer extends Schema.TaggedClass<Offer>()("Offer", { transfer: Transfer }) {}
 
 /**
+ * Tell (durable, to every other file server): the sender deleted the transfer. Each forgets it
+ * (its record, and its bytes if held there) and ignores an offer of it that arrives later, until
+ * `expiresAt`.
+ *
  * @since 0.1.0
  * @category protocol
  */
-export const FilesProtocol = Protocol.make("files", 1, RequestDownload, RequestAddress, Offer)
+export class Withdraw extends Schema.TaggedClass<Withdraw>()("Withdraw", {
+  id: Schema.String,
+  expiresAt: Schema.Number
+}) {}
 
 /**
  * @since 0.1.0
  * @category protocol
  */
-export type Message = RequestDownload | RequestAddress | Offer
+export const FilesProtocol = Protocol.make("files", 1, RequestDownload, RequestAddress, Offer, Withdraw)
+
+/**
+ * @since 0.1.0
+ * @category protocol
+ */
+export type Message = RequestDownload | RequestAddress | Offer | Withdraw
 
 /**
  * The name of the file server actor on every site that runs the module.

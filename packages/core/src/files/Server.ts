@@ -57,6 +57,25 @@ export const transferKey = (id: string) => `transfer/${id}`
 export const copyKey = (id: string) => `copy/${id}`
 
 /**
+ * A transfer its sender deleted: an offer of it arriving later is ignored (the value: until when,
+ * epoch ms; the cleanup drops it then).
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const withdrawnKey = (id: string) => `withdrawn/${id}`
+
+/**
+ * The bytes of a deleted transfer, still to be released from the blob store by the cleanup (the
+ * value: the blob's hash). A withdrawal received from another server is applied as one unit of
+ * work over the key-value store, which the blob store is not part of.
+ *
+ * @since 0.1.0
+ * @category keys
+ */
+export const orphanKey = (id: string) => `orphan/${id}`
+
+/**
  * A transfer whose offers to the other file servers are not all in the outbox yet.
  *
  * @since 0.1.0

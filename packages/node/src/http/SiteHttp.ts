@@ -16,6 +16,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as OpenApi from "@effect/platform/OpenApi"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import * as Answer from "@meridian/core/api/Answer"
+import * as Routes from "@meridian/core/api/Routes"
 import { refusalMessage, SiteApi } from "@meridian/core/api/SiteApi"
 import type * as Site from "@meridian/core/site/Site"
 import type { IdentityService } from "@meridian/core/stores/Identity"
@@ -396,6 +397,18 @@ export const serve = (options: {
       HttpApiScalar.layerHttpLayerRouter({ api: documented, path: "/docs" })
     )
     const moduleRoutes = site.modules.flatMap((m) => (m.routes === undefined ? [] : [m.routes]))
+    // A module's raw routes are described by hand: say where the description and the routes differ.
+    for (const m of site.modules) {
+      const { undocumented, unserved } = yield* Routes.check(m)
+      for (const r of undocumented) {
+        yield* Effect.logWarning(`http: module ${m.name} serves ${r.method} ${r.path}, not in /openapi.json`)
+      }
+      for (const r of unserved) {
+        yield* Effect.logWarning(
+          `http: /openapi.json names ${r.method} ${r.path} of ${m.name}, which it does not serve`
+        )
+      }
+    }
     // A fresh memo map: several sites in one process (tests) must not share one router.
     const app = yield* HttpLayerRouter.toHttpEffect(Layer.mergeAll(own, api, docs, ...moduleRoutes)).pipe(
       Effect.provideServiceEffect(Layer.CurrentMemoMap, Layer.makeMemoMap)
