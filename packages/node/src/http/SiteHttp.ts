@@ -7,7 +7,6 @@
  * @since 0.1.0
  */
 import type * as HttpApi from "@effect/platform/HttpApi"
-import * as HttpApiScalar from "@effect/platform/HttpApiScalar"
 import * as HttpIncomingMessage from "@effect/platform/HttpIncomingMessage"
 import * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as HttpServer from "@effect/platform/HttpServer"
@@ -24,7 +23,7 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { createServer } from "node:http"
 import type { AddressInfo } from "node:net"
 import * as BodyLimit from "./BodyLimit.js"
@@ -392,9 +391,21 @@ export const serve = (options: {
       ),
       Layer.provide(NodeHttpServer.layerContext)
     )
+    // The docs page carries Scalar's script (3.3 MB of JavaScript): loaded at the first request
+    // for the page rather than at every start of a site.
+    const scope = yield* Effect.scope
+    const docsPage = yield* Effect.cached(
+      Effect.promise(() => import("@effect/platform/HttpApiScalar")).pipe(
+        Effect.flatMap((Scalar) =>
+          HttpLayerRouter.toHttpEffect(Scalar.layerHttpLayerRouter({ api: documented, path: "/docs" }))
+        ),
+        Effect.provideServiceEffect(Layer.CurrentMemoMap, Layer.makeMemoMap),
+        Scope.extend(scope)
+      )
+    )
     const docs = Layer.merge(
       HttpLayerRouter.add("GET", "/openapi.json", Effect.succeed(HttpServerResponse.unsafeJson(openapi))),
-      HttpApiScalar.layerHttpLayerRouter({ api: documented, path: "/docs" })
+      HttpLayerRouter.add("GET", "/docs", Effect.flatten(docsPage))
     )
     const moduleRoutes = site.modules.flatMap((m) => (m.routes === undefined ? [] : [m.routes]))
     // A module's raw routes are described by hand: say where the description and the routes differ.
