@@ -438,7 +438,7 @@ type Members = ReadonlyArray<AnySchema & { readonly _tag: string }>
 const protocols: ReadonlyArray<readonly [AnyProtocol, Members]> = [
   [Ping.EchoProtocol, [Ping.Echo]],
   [Ping.CounterProtocol, [Ping.Increment, Ping.GetCount]],
-  [Files.FilesProtocol, [Files.RequestDownload, Files.RequestAddress, Files.Offer]],
+  [Files.FilesProtocol, [Files.RequestDownload, Files.RequestAddress, Files.Offer, Files.Withdraw]],
   [
     Chat.CenterProtocol,
     [

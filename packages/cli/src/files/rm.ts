@@ -74,7 +74,9 @@ export const rmCommand = (modules: Modules) =>
             (reply) =>
               reply.status === 204
                 ? Effect.succeed(true)
-                : reply.status === 404 || reply.status === 410
+                : // No upload in progress there: none (404), expired (410), or finished (409: its
+                  // transfer is what to delete).
+                  reply.status === 404 || reply.status === 410 || reply.status === 409
                   ? Effect.succeed(false)
                   : Effect.fail(refused(`cancelling the upload ${id}`, reply))
           )
