@@ -18,4 +18,6 @@ export * as Outbox from "./Outbox.js"
 /** @since 0.1.0 */
 export * as MemoryStores from "./Memory.js"
 /** @since 0.1.0 */
+export * as SyncIndex from "./SyncIndex.js"
+/** @since 0.1.0 */
 export * as UnitOfWork from "./UnitOfWork.js"
