@@ -16,6 +16,7 @@ import * as SqliteDedupe from "./SqliteDedupe.js"
 import * as SqliteIdentityStore from "./SqliteIdentityStore.js"
 import * as SqliteKeyValue from "./SqliteKeyValue.js"
 import * as SqliteOutbox from "./SqliteOutbox.js"
+import * as SqliteSyncIndex from "./SqliteSyncIndex.js"
 import * as SqliteUnitOfWork from "./SqliteUnitOfWork.js"
 
 export {
@@ -29,7 +30,9 @@ export {
   /** @since 0.1.0 */
   SqliteKeyValue,
   /** @since 0.1.0 */
-  SqliteOutbox
+  SqliteOutbox,
+  /** @since 0.1.0 */
+  SqliteSyncIndex
 }
 
 /**
