@@ -25,6 +25,7 @@ import * as Stream from "effect/Stream"
 import * as TestClock from "effect/TestClock"
 import { ConformanceFailure } from "../transport/Conformance.js"
 import * as Blobs from "./Blobs.js"
+import { conformance, equal, failsWith, failure, flip, holds, matches, text } from "./Checks.js"
 import type * as Dedupe from "./Dedupe.js"
 import * as Identity from "./Identity.js"
 import * as KeyValue from "./KeyValue.js"
@@ -55,92 +56,6 @@ export interface Case<S, C = Record<never, never>> {
   readonly run: (make: Make<S, C>) => Effect.Effect<void, ConformanceFailure, Scope.Scope>
 }
 
-// ---------------------------------------------------------------------------------------------
-// Checks
-// ---------------------------------------------------------------------------------------------
-
-/** JSON for a failure's message; bytes as text, an unprintable value as `String`. */
-const show = (value: unknown): string => {
-  try {
-    const json = JSON.stringify(value, (_, v: unknown) =>
-      v instanceof Uint8Array ? `bytes(${text(v)})` : typeof v === "bigint" ? `${v}n` : v
-    )
-    return json === undefined ? String(value) : json
-  } catch {
-    return String(value)
-  }
-}
-
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
-
-/** Structural equality of plain data: Options, arrays, records (undefined fields ignored), bytes. */
-const same = (a: unknown, b: unknown): boolean => {
-  if (Object.is(a, b)) return true
-  if (a instanceof Uint8Array || b instanceof Uint8Array) {
-    return a instanceof Uint8Array && b instanceof Uint8Array && a.length === b.length && a.every((x, i) => x === b[i])
-  }
-  if (Option.isOption(a) || Option.isOption(b)) {
-    if (!Option.isOption(a) || !Option.isOption(b)) return false
-    return Option.isSome(a) && Option.isSome(b) ? same(a.value, b.value) : Option.isNone(a) && Option.isNone(b)
-  }
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]))
-  }
-  if (!isRecord(a) || !isRecord(b)) return false
-  const keys = (r: Record<string, unknown>) => Object.keys(r).filter((k) => r[k] !== undefined)
-  const ka = keys(a)
-  return ka.length === keys(b).length && ka.every((k) => same(a[k], b[k]))
-}
-
-/** `actual` has every field of `pattern`, recursively (a tagged error's tag and details). */
-const like = (actual: unknown, pattern: unknown): boolean =>
-  isRecord(pattern) && !Array.isArray(pattern) && !Option.isOption(pattern) && !(pattern instanceof Uint8Array)
-    ? isRecord(actual) && Object.keys(pattern).every((k) => like(actual[k], pattern[k]))
-    : same(actual, pattern)
-
-const failure = (what: string, expected: string, actual: unknown) =>
-  new ConformanceFailure({ case: what, expected, actual: show(actual) })
-
-/** `actual` equals `expected` as plain data. */
-const equal = (what: string, actual: unknown, expected: unknown): Effect.Effect<void, ConformanceFailure> =>
-  same(actual, expected) ? Effect.void : Effect.fail(failure(what, show(expected), actual))
-
-/** `actual` has at least `pattern`'s fields. */
-const matches = (what: string, actual: unknown, pattern: unknown): Effect.Effect<void, ConformanceFailure> =>
-  like(actual, pattern) ? Effect.void : Effect.fail(failure(what, `at least ${show(pattern)}`, actual))
-
-const holds = (
-  what: string,
-  ok: boolean,
-  expected: string,
-  actual: unknown
-): Effect.Effect<void, ConformanceFailure> => (ok ? Effect.void : Effect.fail(failure(what, expected, actual)))
-
-/** The error `effect` fails with, or a failure of the case when it succeeds. */
-const flip = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>): Effect.Effect<E, ConformanceFailure, R> =>
-  Effect.flatMap(Effect.either(effect), (result) =>
-    result._tag === "Left" ? Effect.succeed(result.left) : Effect.fail(failure(what, "a failure", result.right))
-  )
-
-/** `effect` fails with at least `pattern`'s fields. */
-const failsWith = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>, pattern: unknown) =>
-  Effect.flatMap(flip(what, effect), (error) => matches(what, error, pattern))
-
-/**
- * A case whose body may fail with anything: a store's unexpected error is a failure of the case
- * that names it, so a body can yield store operations without handling each error.
- */
-const conformance = <S, C = Record<never, never>>(
-  name: string,
-  body: (make: Make<S, C>) => Effect.Effect<void, unknown, Scope.Scope>
-): Case<S, C> => ({
-  name,
-  run: (make) =>
-    Effect.catchAll(body(make), (error) =>
-      Effect.fail(error instanceof ConformanceFailure ? error : failure(name, "no error", error))
-    )
-})
-
 /** What a crashing site does to a store: uses it inside a scope that ends with a defect. */
 const crashAfter = <A, E>(use: Effect.Effect<A, E>) =>
   Effect.exit(
@@ -155,7 +70,6 @@ const crashAfter = <A, E>(use: Effect.Effect<A, E>) =>
 
 const bytes = (s: string): Uint8Array => utf8ToBytes(s)
 /** The cases store ASCII only, so a byte is a character. */
-const text = (b: Uint8Array): string => String.fromCharCode(...b)
 const collect = (stream: Stream.Stream<Uint8Array>) =>
   Effect.map(Stream.runCollect(stream), (chunks) => Chunk.toReadonlyArray(chunks).map(text))
 const ids = (entries: ReadonlyArray<{ readonly id: string }>) => entries.map((e) => e.id)

@@ -8,81 +8,13 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
 import * as TestClock from "effect/TestClock"
-import type { Case, Make } from "./Conformance.js"
-import { ConformanceFailure } from "./Conformance.js"
+import type { Case } from "./Conformance.js"
+import { conformance, equal, failsWith, holds, show } from "./Checks.js"
 import type * as SyncIndex from "./SyncIndex.js"
 
 type Service = SyncIndex.SyncIndexService
 type Config = SyncIndex.SyncIndexConfig
-
-const show = (value: unknown): string => {
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
-}
-
-const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
-
-/** Structural equality of plain data: Options, arrays, records (undefined fields ignored). */
-const same = (a: unknown, b: unknown): boolean => {
-  if (Object.is(a, b)) return true
-  if (Option.isOption(a) || Option.isOption(b)) {
-    if (!Option.isOption(a) || !Option.isOption(b)) return false
-    return Option.isSome(a) && Option.isSome(b) ? same(a.value, b.value) : Option.isNone(a) && Option.isNone(b)
-  }
-  if (Array.isArray(a) || Array.isArray(b)) {
-    return Array.isArray(a) && Array.isArray(b) && a.length === b.length && a.every((x, i) => same(x, b[i]))
-  }
-  if (!isRecord(a) || !isRecord(b)) return false
-  const keys = (r: Record<string, unknown>) => Object.keys(r).filter((k) => r[k] !== undefined)
-  const ka = keys(a)
-  return ka.length === keys(b).length && ka.every((k) => same(a[k], b[k]))
-}
-
-/** `actual` has every field of `pattern`, recursively. */
-const like = (actual: unknown, pattern: unknown): boolean =>
-  isRecord(pattern) && !Array.isArray(pattern) && !Option.isOption(pattern)
-    ? isRecord(actual) && Object.keys(pattern).every((k) => like(actual[k], pattern[k]))
-    : same(actual, pattern)
-
-const failure = (what: string, expected: string, actual: unknown) =>
-  new ConformanceFailure({ case: what, expected, actual: show(actual) })
-
-const equal = (what: string, actual: unknown, expected: unknown): Effect.Effect<void, ConformanceFailure> =>
-  same(actual, expected) ? Effect.void : Effect.fail(failure(what, show(expected), actual))
-
-const holds = (
-  what: string,
-  ok: boolean,
-  expected: string,
-  actual: unknown
-): Effect.Effect<void, ConformanceFailure> => (ok ? Effect.void : Effect.fail(failure(what, expected, actual)))
-
-/** `effect` fails with at least `pattern`'s fields. */
-const failsWith = <A, E, R>(what: string, effect: Effect.Effect<A, E, R>, pattern: Record<string, unknown>) =>
-  Effect.flatMap(Effect.either(effect), (result) =>
-    result._tag === "Right"
-      ? Effect.fail(failure(what, `a failure like ${show(pattern)}`, result.right))
-      : like(result.left, pattern)
-        ? Effect.void
-        : Effect.fail(failure(what, `at least ${show(pattern)}`, result.left))
-  )
-
-/** A case whose body may fail with anything: a store's unexpected error fails the case, named. */
-const conformance = (
-  name: string,
-  body: (make: Make<Service, Config>) => Effect.Effect<void, unknown, Scope.Scope>
-): Case<Service, Config> => ({
-  name,
-  run: (make) =>
-    Effect.catchAll(body(make), (error) =>
-      Effect.fail(error instanceof ConformanceFailure ? error : failure(name, "no error", error))
-    )
-})
 
 /** A 64-hex digest named by one character, so the cases read `digest("a")`. */
 const digest = (c: string): string => c.repeat(64)

@@ -357,6 +357,13 @@ export const make = (
         ? Effect.fail(new SyncIndexFull({ account, entries, maxEntries: bounds.maxEntries }))
         : Effect.void
 
+    /** The path's current row, when `base` is its current version (0: none); else a conflict. */
+    const currentAt = (account: string, path: string, base: number) =>
+      Effect.flatMap(readCurrent(account, path), (current) => {
+        const version = Option.match(current, { onNone: () => 0, onSome: (c) => c.version })
+        return base === version ? Effect.succeed(current) : Effect.fail(new VersionConflict({ path, current: version }))
+      })
+
     const head = (account: string): Effect.Effect<Head> =>
       transaction(Effect.map(ensureAccount(account), (row) => ({ indexId: row.index_id, seq: row.seq })))
 
@@ -368,9 +375,7 @@ export const make = (
         const time = yield* now
         return yield* transaction(
           Effect.gen(function* () {
-            const current = yield* readCurrent(account, path)
-            const version = Option.match(current, { onNone: () => 0, onSome: (c) => c.version })
-            if (change.base !== version) return yield* new VersionConflict({ path, current: version })
+            const current = yield* currentAt(account, path, change.base)
             const isFile = Option.exists(current, (c) => entryOf(c)._tag === "File")
             if (change.entry._tag === "Tombstone" && !isFile) return yield* new NoSuchFile({ path })
             const state = yield* ensureAccount(account)
@@ -389,9 +394,7 @@ export const make = (
         const time = yield* now
         return yield* transaction(
           Effect.gen(function* () {
-            const source = yield* readCurrent(account, from)
-            const sourceVersion = Option.match(source, { onNone: () => 0, onSome: (c) => c.version })
-            if (input.base !== sourceVersion) return yield* new VersionConflict({ path: from, current: sourceVersion })
+            const source = yield* currentAt(account, from, input.base)
             const content = Option.map(source, entryOf)
             if (Option.isNone(content) || content.value._tag !== "File") return yield* new NoSuchFile({ path: from })
             const target = yield* readCurrent(account, to)
