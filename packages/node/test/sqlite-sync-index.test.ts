@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as SqlClient from "@effect/sql/SqlClient"
 import type * as Conformance from "@meridian/core/stores/Conformance"
 import type * as SyncIndex from "@meridian/core/stores/SyncIndex"
+import { SyncIndexes } from "@meridian/core/stores/SyncIndex"
 import * as SyncIndexConformance from "@meridian/core/stores/SyncIndexConformance"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -110,5 +111,20 @@ describe("SqliteSyncIndex", () => {
       }),
       Database.layer({ filename: ":memory:" })
     )
+  )
+})
+
+describe("SqliteSyncIndex.layerIndexes", () => {
+  it.scoped("indexes opened over one database share the accounts, each with its own bounds", () =>
+    Effect.gen(function* () {
+      const indexes = yield* SyncIndexes
+      const one = yield* indexes.open({ versionsKept: 0 })
+      const other = yield* indexes.open({ maxEntries: 1 })
+      const entry = { _tag: "File", manifest: "a".repeat(64), size: 1, sha256: "b".repeat(64), mtime: 1 } as const
+      yield* one.commit("alice", { path: "x", base: 0, device: "laptop", entry })
+      expect((yield* other.head("alice")).seq).toBe(1)
+      const refused = yield* Effect.flip(other.commit("alice", { path: "y", base: 0, device: "laptop", entry }))
+      expect(refused._tag).toBe("SyncIndexFull")
+    }).pipe(Effect.provide(SqliteSyncIndex.layerIndexes.pipe(Layer.provide(Database.layer({ filename: tempDb() })))))
   )
 })

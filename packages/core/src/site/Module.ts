@@ -30,6 +30,7 @@ import type { IdentityService } from "../stores/Identity.js"
 import type { KeyValueService } from "../stores/KeyValue.js"
 import type { OutboxService } from "../stores/Outbox.js"
 import type { StagingService } from "../stores/Staging.js"
+import type { SyncIndexes } from "../stores/SyncIndex.js"
 import type { UnitOfWorkService } from "../stores/UnitOfWork.js"
 import type { Site, Topology } from "../topology/Topology.js"
 import type * as Host from "./Host.js"
@@ -49,6 +50,8 @@ export interface Stores {
   /** Uploads in progress (resumable). */
   readonly staging: StagingService
   readonly identity: IdentityService
+  /** The site's sync index, opened with the bounds the module's settings give. */
+  readonly syncIndexes: SyncIndexes["Type"]
   /**
    * Runs `effect` as one unit of work over the site's stores (one SQLite transaction; in
    * memory, uninterruptibly): a crash leaves all of its writes, durable sends included, or none.

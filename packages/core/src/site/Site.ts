@@ -28,6 +28,7 @@ import { Dedupe } from "../stores/Dedupe.js"
 import { Identity, validateRegistration } from "../stores/Identity.js"
 import { KeyValue } from "../stores/KeyValue.js"
 import { Outbox } from "../stores/Outbox.js"
+import { SyncIndexes } from "../stores/SyncIndex.js"
 import { Staging } from "../stores/Staging.js"
 import { direct as directUnitOfWork, UnitOfWork } from "../stores/UnitOfWork.js"
 import { problemsFromParseError, type Problem, type Topology } from "../topology/Topology.js"
@@ -90,7 +91,7 @@ export type RunningSite = Module.RunningSite
  * @since 0.1.0
  * @category models
  */
-export type SiteStores = Outbox | Dedupe | KeyValue | Blobs | Staging | Identity
+export type SiteStores = Outbox | Dedupe | KeyValue | Blobs | Staging | Identity | SyncIndexes
 
 /**
  * Starts a site in the current scope. Closing the scope drains and stops it.
@@ -167,6 +168,7 @@ export const start = (
       kv: yield* KeyValue,
       blobs: yield* Blobs,
       staging: yield* Staging,
+      syncIndexes: yield* SyncIndexes,
       identity: yield* Identity,
       atomically: Option.getOrElse(yield* Effect.serviceOption(UnitOfWork), () => directUnitOfWork).atomically
     }

@@ -8,6 +8,7 @@
 import * as Layer from "effect/Layer"
 import * as Blobs from "./Blobs.js"
 import * as Staging from "./Staging.js"
+import * as SyncIndex from "./SyncIndex.js"
 import * as Dedupe from "./Dedupe.js"
 import * as Identity from "./Identity.js"
 import * as KeyValue from "./KeyValue.js"
@@ -44,6 +45,7 @@ export const layer = (
   | Staging.Staging
   | Identity.Identity
   | Identity.IdentityStore
+  | SyncIndex.SyncIndexes
 > =>
   Layer.mergeAll(
     Outbox.layerMemory(options.outbox ?? {}),
@@ -51,5 +53,6 @@ export const layer = (
     KeyValue.layerMemory(options.keyValue ?? {}),
     Blobs.layerMemory(options.blobs ?? {}),
     Staging.layerMemory({ maxBytes: options.stagingBytes ?? 1024 ** 3 }),
-    Identity.layerMemory({ signingKey: options.signingKey, scrypt: options.scrypt ?? {} })
+    Identity.layerMemory({ signingKey: options.signingKey, scrypt: options.scrypt ?? {} }),
+    SyncIndex.layerMemoryIndexes
   )

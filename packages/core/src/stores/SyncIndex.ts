@@ -397,6 +397,19 @@ export interface SyncIndexService {
  */
 export class SyncIndex extends Context.Tag("@meridian/core/SyncIndex")<SyncIndex, SyncIndexService>() {}
 
+/**
+ * The site's sync index, opened with the bounds of the module that uses it (its settings in the
+ * topology): the stores own where the index lives, the module owns its bounds. Every `open` of one
+ * site sees the same accounts.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class SyncIndexes extends Context.Tag("@meridian/core/SyncIndexes")<
+  SyncIndexes,
+  { readonly open: (config: Partial<SyncIndexConfig>) => Effect.Effect<SyncIndexService> }
+>() {}
+
 // ---------------------------------------------------------------------------------------------
 // Shared rules
 // ---------------------------------------------------------------------------------------------
@@ -521,7 +534,8 @@ export const overflow = (config: ResolvedConfig, now: number, replacedAt: Readon
 // Memory
 // ---------------------------------------------------------------------------------------------
 
-interface AccountState {
+/** @internal */
+export interface AccountState {
   indexId: string
   seq: number
   readonly current: Map<string, Current>
@@ -534,6 +548,25 @@ interface AccountState {
 }
 
 /**
+ * The accounts of an in-memory sync index, apart from its bounds: indexes made over one state see
+ * the same accounts.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryState {
+  readonly accounts: Map<string, AccountState>
+}
+
+/**
+ * A new, empty state for {@link makeMemory}.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemoryState = (): MemoryState => ({ accounts: new Map() })
+
+/**
  * An in-memory sync index. Its state lives in the returned service, not in any scope: build it
  * once and hand it to every incarnation of a site to model a database that survives a crash. Each
  * write runs its checks and changes in one synchronous step, so it is atomic among fibers.
@@ -541,9 +574,12 @@ interface AccountState {
  * @since 0.1.0
  * @category constructors
  */
-export const makeMemory = (config: Partial<SyncIndexConfig> = {}): Effect.Effect<SyncIndexService> =>
+export const makeMemory = (
+  config: Partial<SyncIndexConfig> = {},
+  state: MemoryState = makeMemoryState()
+): Effect.Effect<SyncIndexService> =>
   Effect.map(resolveConfig("SyncIndex", config), (bounds) => {
-    const accounts = new Map<string, AccountState>()
+    const accounts = state.accounts
 
     /** The account's state, made with `indexId` at its first use. */
     const account = (name: string, indexId: string | undefined): AccountState => {
@@ -757,3 +793,15 @@ export const makeMemory = (config: Partial<SyncIndexConfig> = {}): Effect.Effect
  */
 export const layerMemory = (config: Partial<SyncIndexConfig> = {}): Layer.Layer<SyncIndex> =>
   Layer.effect(SyncIndex, makeMemory(config))
+
+/**
+ * The site's sync indexes in memory: one state made with the layer, so every `open` (and every
+ * incarnation of a simulated site given the built layer) sees the same accounts.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerMemoryIndexes: Layer.Layer<SyncIndexes> = Layer.sync(SyncIndexes, () => {
+  const state = makeMemoryState()
+  return { open: (config) => makeMemory(config, state) }
+})

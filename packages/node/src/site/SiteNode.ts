@@ -9,12 +9,7 @@ import type * as Host from "@meridian/core/site/Host"
 import type * as Module from "@meridian/core/site/Module"
 import type * as Routing from "@meridian/core/kernel/Routing"
 import * as Site from "@meridian/core/site/Site"
-import type { Blobs } from "@meridian/core/stores/Blobs"
-import type { Dedupe } from "@meridian/core/stores/Dedupe"
 import { Identity } from "@meridian/core/stores/Identity"
-import type { KeyValue } from "@meridian/core/stores/KeyValue"
-import type { Outbox } from "@meridian/core/stores/Outbox"
-import type { Staging } from "@meridian/core/stores/Staging"
 import { parseHostPort, type Topology } from "@meridian/core/topology/Topology"
 import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -104,7 +99,7 @@ export const start = (options: {
   readonly keepV8Defaults?: boolean
   /** What modules get from the machine; default: the real ones ({@link NodeHost.layer}). */
   readonly host?: Layer.Layer<Host.Services>
-}): Effect.Effect<SiteNode, Error, Scope.Scope | Outbox | Dedupe | KeyValue | Blobs | Staging | Identity> =>
+}): Effect.Effect<SiteNode, Error, Scope.Scope | Site.SiteStores> =>
   Effect.gen(function* () {
     const { topology, site } = options
     if (options.keepV8Defaults !== true) tuneV8()

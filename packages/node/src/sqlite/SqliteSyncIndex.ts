@@ -32,6 +32,7 @@ import {
   type Renamed,
   resolveConfig,
   SyncIndex,
+  SyncIndexes,
   type SyncIndexConfig,
   requireAfter,
   SyncIndexFull,
@@ -505,3 +506,17 @@ export const make = (
  */
 export const layer = (config: Partial<SyncIndexConfig> = {}): Layer.Layer<SyncIndex, never, SqlClient.SqlClient> =>
   Layer.effect(SyncIndex, make(config))
+
+/**
+ * The site's sync indexes over the `SqlClient`'s database: each `open` is an index with its own
+ * bounds over the same tables.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerIndexes: Layer.Layer<SyncIndexes, never, SqlClient.SqlClient> = Layer.effect(
+  SyncIndexes,
+  Effect.map(SqlClient.SqlClient, (sql) => ({
+    open: (config: Partial<SyncIndexConfig>) => Effect.provideService(make(config), SqlClient.SqlClient, sql)
+  }))
+)

@@ -9,6 +9,7 @@ import type { DedupeConfig, Dedupe } from "@meridian/core/stores/Dedupe"
 import type { IdentityStore, IdentityStoreConfig } from "@meridian/core/stores/Identity"
 import type { KeyValue, KeyValueConfig } from "@meridian/core/stores/KeyValue"
 import type { Outbox, OutboxConfig } from "@meridian/core/stores/Outbox"
+import type { SyncIndexes } from "@meridian/core/stores/SyncIndex"
 import type { UnitOfWork } from "@meridian/core/stores/UnitOfWork"
 import * as Layer from "effect/Layer"
 import * as Database from "./Database.js"
@@ -54,7 +55,7 @@ export interface StoresConfig {
  * @since 0.1.0
  * @category models
  */
-export type Stores = Outbox | Dedupe | KeyValue | IdentityStore | UnitOfWork
+export type Stores = Outbox | Dedupe | KeyValue | IdentityStore | UnitOfWork | SyncIndexes
 
 /**
  * The kernel's stores over one SQLite database file (created and migrated if needed, WAL mode).
@@ -69,7 +70,8 @@ export const layerStores = (options: Database.DatabaseOptions & StoresConfig): L
     SqliteDedupe.layer(options.dedupe ?? {}),
     SqliteKeyValue.layer(options.keyValue ?? {}),
     SqliteIdentityStore.layer(options.identityStore ?? {}),
-    SqliteUnitOfWork.layer
+    SqliteUnitOfWork.layer,
+    SqliteSyncIndex.layerIndexes
   ).pipe(Layer.provide(Database.layer({ filename: options.filename })))
 
 /**
