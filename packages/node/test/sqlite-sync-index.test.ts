@@ -4,6 +4,7 @@ import type * as Conformance from "@meridian/core/stores/Conformance"
 import type * as SyncIndex from "@meridian/core/stores/SyncIndex"
 import { SyncIndexes } from "@meridian/core/stores/SyncIndex"
 import * as SyncIndexConformance from "@meridian/core/stores/SyncIndexConformance"
+import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -114,17 +115,15 @@ describe("SqliteSyncIndex", () => {
   )
 })
 
-describe("SqliteSyncIndex.layerIndexes", () => {
-  it.scoped("indexes opened over one database share the accounts, each with its own bounds", () =>
-    Effect.gen(function* () {
-      const indexes = yield* SyncIndexes
-      const one = yield* indexes.open({ versionsKept: 0 })
-      const other = yield* indexes.open({ maxEntries: 1 })
-      const entry = { _tag: "File", manifest: "a".repeat(64), size: 1, sha256: "b".repeat(64), mtime: 1 } as const
-      yield* one.commit("alice", { path: "x", base: 0, device: "laptop", entry })
-      expect((yield* other.head("alice")).seq).toBe(1)
-      const refused = yield* Effect.flip(other.commit("alice", { path: "y", base: 0, device: "laptop", entry }))
-      expect(refused._tag).toBe("SyncIndexFull")
-    }).pipe(Effect.provide(SqliteSyncIndex.layerIndexes.pipe(Layer.provide(Database.layer({ filename: tempDb() })))))
-  )
+describe("SyncIndexes conformance: SQLite", () => {
+  for (const c of SyncIndexConformance.syncIndexes) {
+    it.scoped(c.name, () =>
+      c.run(() =>
+        Effect.map(
+          Layer.build(SqliteSyncIndex.layerIndexes.pipe(Layer.provide(Database.layer({ filename: tempDb() })))),
+          Context.get(SyncIndexes)
+        )
+      )
+    )
+  }
 })

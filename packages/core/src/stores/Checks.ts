@@ -12,7 +12,6 @@ import type * as Scope from "effect/Scope"
 import { ConformanceFailure } from "../transport/Conformance.js"
 import type { Case, Make } from "./Conformance.js"
 
-
 /** Bytes as text, for messages. */
 export const text = (b: Uint8Array): string => String.fromCharCode(...b)
 
@@ -28,7 +27,8 @@ export const show = (value: unknown): string => {
   }
 }
 
-export const isRecord = (value: unknown): value is Record<string, unknown> => typeof value === "object" && value !== null
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null
 
 /** Structural equality of plain data: Options, arrays, records (undefined fields ignored), bytes. */
 export const same = (a: unknown, b: unknown): boolean => {
@@ -97,4 +97,3 @@ export const conformance = <S, C = Record<never, never>>(
       Effect.fail(error instanceof ConformanceFailure ? error : failure(name, "no error", error))
     )
 })
-

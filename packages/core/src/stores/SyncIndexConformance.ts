@@ -428,3 +428,25 @@ export const syncIndex: ReadonlyArray<Case<Service, Config>> = [
     })
   )
 ]
+
+/**
+ * The cases of a site's {@link SyncIndex.SyncIndexes}: the indexes it opens share the accounts,
+ * each keeping the bounds it was opened with.
+ *
+ * @since 0.1.0
+ * @category cases
+ */
+export const syncIndexes: ReadonlyArray<Case<SyncIndex.SyncIndexes["Type"]>> = [
+  conformance("indexes opened from one site's stores share the accounts, each with its own bounds", (make) =>
+    Effect.gen(function* () {
+      const indexes = yield* make()
+      const one = yield* indexes.open({ versionsKept: 0 })
+      const other = yield* indexes.open({ maxEntries: 1 })
+      yield* put(one, "alice", "x", 0, "1")
+      yield* equal("the other sees the commit", (yield* other.head("alice")).seq, 1)
+      yield* failsWith("the other's bound holds", put(other, "alice", "y", 0, "2"), { _tag: "SyncIndexFull" })
+      yield* put(one, "alice", "y", 0, "2")
+      yield* equal("and sees the next", (yield* other.head("alice")).seq, 2)
+    })
+  )
+]
