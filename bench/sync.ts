@@ -37,7 +37,7 @@ import type { Contender } from "./sync/contender.js"
 import { ours } from "./sync/ours.js"
 import { type RsyncPush, rsyncDaemon } from "./sync/rsync.js"
 import { syncthing } from "./sync/syncthing.js"
-import { ensureTools, note, sleep, versionOf } from "./sync/tools.js"
+import { ensureTools, note, sleep, track, untrack, versionOf } from "./sync/tools.js"
 import {
   bigFile,
   type Edit,
@@ -154,6 +154,7 @@ interface Figures {
 const measure = async (contender: Contender, withRsync: boolean): Promise<Figures> => {
   const figures: Figures = {}
   const root = mkdtempSync(join(tmpdir(), `bench-sync-${contender.name}-`))
+  track({ dir: root })
   const dirA = join(root, "a")
   const dirB = join(root, "b")
   const scratch = join(root, "scratch")
@@ -275,11 +276,13 @@ const measure = async (contender: Contender, withRsync: boolean): Promise<Figure
     await contender.stop()
     await daemon?.stop()
     rmSync(root, { recursive: true, force: true })
+    untrack({ dir: root })
   }
 
   // (e) the initial scan of 100,000 files by a fresh device
   if (contender.initialScan !== undefined && SCAN_FILES > 0) {
     const scanRoot = mkdtempSync(join(tmpdir(), `bench-sync-${contender.name}-scan-`))
+    track({ dir: scanRoot })
     try {
       note(`${contender.name}: writing ${SCAN_FILES} files for the scan`)
       smallFiles(scanRoot, SCAN_FILES, SEED + 4, "s", 10)
@@ -291,6 +294,7 @@ const measure = async (contender: Contender, withRsync: boolean): Promise<Figure
       )
     } finally {
       rmSync(scanRoot, { recursive: true, force: true })
+      untrack({ dir: scanRoot })
     }
   }
   return figures

@@ -10,7 +10,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { freePort } from "../support.js"
-import { end, note, waitFor } from "./tools.js"
+import { end, note, track, untrack, waitFor } from "./tools.js"
 import { createConnection } from "node:net"
 
 export interface RsyncPush {
@@ -39,6 +39,7 @@ const number = (stats: string, label: string) => {
 /** A running rsync daemon whose module `mod` is `dir` (under a fresh temporary root). */
 export const rsyncDaemon = async () => {
   const root = mkdtempSync(join(tmpdir(), "bench-sync-rsync-"))
+  track({ dir: root })
   const dir = join(root, "mod")
   mkdirSync(dir)
   const port = await freePort()
@@ -61,6 +62,7 @@ export const rsyncDaemon = async () => {
     ["--daemon", "--no-detach", `--config=${config}`, `--port=${port}`, "--address=127.0.0.1"],
     { stdio: ["ignore", "ignore", "pipe"] }
   )
+  track({ child: daemon })
   daemon.stderr?.on("data", (d: Buffer) => note(`rsync daemon: ${d.toString().trim()}`))
   await waitFor(() => listening(port), "rsync daemon listening", 30_000, 50)
 
@@ -98,6 +100,7 @@ export const rsyncDaemon = async () => {
     async stop() {
       await end(daemon)
       rmSync(root, { recursive: true, force: true })
+      untrack({ dir: root })
     }
   }
 }

@@ -18,7 +18,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { freePort } from "../support.js"
 import type { Contender } from "./contender.js"
-import { end, note, peakRss, waitFor } from "./tools.js"
+import { end, note, peakRssOfTree, track, untrack, waitFor } from "./tools.js"
 
 const FOLDER = "bench"
 const API_KEY = "meridian-bench-sync-apikey-0123456789"
@@ -116,9 +116,10 @@ const launch = (device: Device) => {
     ],
     {
       stdio: ["ignore", "pipe", "pipe"],
-      env: { ...process.env, STNORESTART: "1", STNOUPGRADE: "1", STNODEFAULTFOLDER: "1", STMONITORED: "" }
+      env: { ...process.env, STNORESTART: "1", STNOUPGRADE: "1", STNODEFAULTFOLDER: "1" }
     }
   )
+  track({ child })
   child.stdout.pipe(log)
   child.stderr.pipe(log)
   child.on("exit", (code, signal) => {
@@ -165,7 +166,10 @@ export const syncthing = (): Contender => {
   const stopAll = async () => {
     await Promise.all(devices.map((d) => (d.process === undefined ? undefined : end(d.process))))
     devices = []
-    if (root !== undefined) rmSync(root, { recursive: true, force: true })
+    if (root !== undefined) {
+      rmSync(root, { recursive: true, force: true })
+      untrack({ dir: root })
+    }
     root = undefined
   }
 
@@ -187,6 +191,7 @@ export const syncthing = (): Contender => {
     name: "syncthing",
     async start(dirA, dirB) {
       root = mkdtempSync(join(tmpdir(), "bench-sync-st-"))
+      track({ dir: root })
       const a = await generate("a", root)
       const b = await generate("b", root)
       devices = [a, b]
@@ -218,11 +223,12 @@ export const syncthing = (): Contender => {
       return connections.total.inBytesTotal + connections.total.outBytesTotal
     },
     async peakRssBytes() {
-      return devices.map((d) => peakRss(d.process?.pid))
+      return devices.map((d) => peakRssOfTree(d.process?.pid))
     },
     stop: stopAll,
     async initialScan(dir, files) {
       const scanRoot = mkdtempSync(join(tmpdir(), "bench-sync-st-scan-"))
+      track({ dir: scanRoot })
       const device = await generate("scan", scanRoot)
       try {
         mkdirSync(join(dir, ".stfolder"), { recursive: true })
@@ -239,12 +245,13 @@ export const syncthing = (): Contender => {
           1_800_000
         )
         const seconds = (performance.now() - start) / 1000
-        const peakRssBytes = peakRss(device.process?.pid)
+        const peakRssBytes = peakRssOfTree(device.process?.pid)
         if (seen !== undefined && seen.errors > 0) note(`syncthing scan: ${seen.errors} folder errors`)
         return { seconds, peakRssBytes }
       } finally {
         if (device.process !== undefined) await end(device.process)
         rmSync(scanRoot, { recursive: true, force: true })
+        untrack({ dir: scanRoot })
       }
     }
   }

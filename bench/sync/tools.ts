@@ -2,7 +2,7 @@
  * The real peers' binaries (`syncthing`, `rsync`) and the helpers the sync benchmark shares.
  */
 import { type ChildProcess, spawnSync } from "node:child_process"
-import { readFileSync } from "node:fs"
+import { readdirSync, readFileSync, rmSync } from "node:fs"
 
 export const sleep = (millis: number) => new Promise((r) => setTimeout(r, millis))
 
@@ -57,6 +57,61 @@ export const peakRss = (pid: number | undefined) => {
   }
 }
 
+/** The process `pid` and its descendants, from /proc (just `pid` without /proc). */
+export const processTree = (pid: number) => {
+  const parents = new Map<number, number>()
+  try {
+    for (const entry of readdirSync("/proc")) {
+      if (!/^\d+$/.test(entry)) continue
+      try {
+        const stat = readFileSync(`/proc/${entry}/stat`, "utf8")
+        parents.set(Number(entry), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]))
+      } catch {
+        // gone meanwhile
+      }
+    }
+  } catch {
+    return [pid]
+  }
+  const tree = [pid]
+  for (let i = 0; i < tree.length; i++)
+    for (const [child, parent] of parents) if (parent === tree[i] && !tree.includes(child)) tree.push(child)
+  return tree
+}
+
+/**
+ * The peak resident set of the process doing the work under `pid` (the largest VmHWM among `pid`
+ * and its descendants: Syncthing runs a small monitor process whose child serves).
+ */
+export const peakRssOfTree = (pid: number | undefined) =>
+  pid === undefined ? 0 : Math.max(...processTree(pid).map(peakRss))
+
+const children = new Set<ChildProcess>()
+const dirs = new Set<string>()
+
+/** Ends `child` and removes `dir` if the harness exits or is interrupted before it does. */
+export const track = (what: { readonly child?: ChildProcess; readonly dir?: string }) => {
+  if (what.child !== undefined) children.add(what.child)
+  if (what.dir !== undefined) dirs.add(what.dir)
+}
+
+export const untrack = (what: { readonly child?: ChildProcess; readonly dir?: string }) => {
+  if (what.child !== undefined) children.delete(what.child)
+  if (what.dir !== undefined) dirs.delete(what.dir)
+}
+
+const cleanUp = () => {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM")
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true })
+}
+process.on("exit", cleanUp)
+for (const signal of ["SIGINT", "SIGTERM"] as const)
+  process.on(signal, () => {
+    note(`${signal}: stopping`)
+    cleanUp()
+    process.exit(130)
+  })
+
 /** Ends a child process (SIGTERM, then SIGKILL after `graceMillis`); resolves when it is gone. */
 export const end = (child: ChildProcess, graceMillis = 5000) =>
   new Promise<void>((resolve) => {
@@ -64,6 +119,7 @@ export const end = (child: ChildProcess, graceMillis = 5000) =>
     const timer = setTimeout(() => child.kill("SIGKILL"), graceMillis)
     child.once("exit", () => {
       clearTimeout(timer)
+      children.delete(child)
       resolve()
     })
     child.kill("SIGTERM")
