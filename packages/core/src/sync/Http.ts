@@ -27,6 +27,7 @@ import {
   MAX_MISSING_QUERY,
   MissingRequest,
   RestoreRequest,
+  SyncError,
   SyncInvalid
 } from "./Protocol.js"
 import type { Settings } from "./Server.js"
@@ -97,6 +98,26 @@ const bodyRefusal = (e: unknown): Answer.Refusal => {
 }
 
 const encodeEvent = Schema.encodeSync(Event)
+const encodeError = Schema.encodeSync(SyncError)
+const isSyncError = Schema.is(SyncError)
+
+/**
+ * A wire error's refusal: `{ error, message }` as every refusal, and `detail`, the error encoded
+ * (`SyncError`), so that a device learns the fields it acts on (a conflict's current version, the
+ * missing chunks).
+ *
+ * @since 0.1.0
+ * @category answers
+ */
+export const refuse = (error: SyncError): Effect.Effect<HttpServerResponse.HttpServerResponse> => {
+  const refusal = Answer.refusalOf(error)!
+  return Effect.succeed(
+    HttpServerResponse.unsafeJson(
+      { error: refusal.error, message: refusal.message, detail: encodeError(error) },
+      { status: refusal.status, headers: refusal.headers }
+    )
+  )
+}
 
 /**
  * One server-sent event of a live change or head: a change's `id` is its sequence number.
@@ -167,7 +188,7 @@ export const routes = (
     method: "GET" | "POST" | "PUT",
     path: `/${string}`,
     handler: Effect.Effect<HttpServerResponse.HttpServerResponse, E, R>
-  ) => HttpLayerRouter.route(method, path, Answer.answer(handler, bodyRefusal))
+  ) => HttpLayerRouter.route(method, path, Answer.answer(Effect.catchIf(handler, isSyncError, refuse), bodyRefusal))
 
   /** Room for base64 and the JSON around the largest manifest a commit may carry. */
   const commitBodyBytes = Math.ceil((settings.maxContentBytes * 4) / 3) + 64 * 1024
@@ -275,7 +296,9 @@ export const routes = (
         const events = s.events(after).pipe(
           Stream.map(sse),
           Stream.catchAll((e) =>
-            Stream.make(`event: error\ndata: ${JSON.stringify({ error: e._tag, message: e.message })}\n\n`)
+            Stream.make(
+              `event: error\ndata: ${JSON.stringify({ error: e._tag, message: e.message, detail: encodeError(e) })}\n\n`
+            )
           )
         )
         return HttpServerResponse.stream(Stream.encodeText(Stream.concat(Stream.make(": open\n\n"), events)), {
