@@ -12,6 +12,7 @@ import * as Files from "../src/files/Files.js"
 import * as Ping from "../src/ping/Ping.js"
 import * as Site from "../src/site/Site.js"
 import * as SimHost from "../src/sim/SimHost.js"
+import * as Sync from "../src/sync/Sync.js"
 import * as MemoryStores from "../src/stores/Memory.js"
 import * as Builder from "../src/topology/Builder.js"
 
@@ -21,7 +22,7 @@ const stores = Layer.merge(
 )
 
 describe("a module's api describes the routes it serves", () => {
-  it.scoped("ping, files and chat: every route served is documented, every documented one served", () =>
+  it.scoped("ping, files, chat and sync: every route served is documented, every documented one served", () =>
     Effect.gen(function* () {
       const topology = yield* Builder.make("t")
         .region("north", { cidrs: ["10.1.0.0/16"] })
@@ -30,11 +31,15 @@ describe("a module's api describes the routes it serves", () => {
           region: "north",
           tcp: "127.0.0.1:0",
           http: "127.0.0.1:0",
-          modules: { ping: {}, files: {}, chat: {} }
+          modules: { ping: {}, files: {}, chat: {}, sync: {} }
         })
         .build()
-      const site = yield* Site.start({ topology, site: "n1", modules: [Ping.module, Files.module, Chat.module] })
-      expect(site.modules.map((m) => m.name)).toEqual(["ping", "files", "chat"])
+      const site = yield* Site.start({
+        topology,
+        site: "n1",
+        modules: [Ping.module, Files.module, Chat.module, Sync.module]
+      })
+      expect(site.modules.map((m) => m.name)).toEqual(["ping", "files", "chat", "sync"])
       for (const module of site.modules) {
         expect(yield* Routes.check(module), module.name).toEqual({ undocumented: [], unserved: [] })
       }

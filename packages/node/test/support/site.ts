@@ -8,6 +8,7 @@ import * as Accounts from "@meridian/core/accounts/Accounts"
 import * as Chat from "@meridian/core/chat/Chat"
 import * as Files from "@meridian/core/files/Files"
 import * as Ping from "@meridian/core/ping/Ping"
+import * as Sync from "@meridian/core/sync/Sync"
 import { Identity } from "@meridian/core/stores/Identity"
 import { KeyValue } from "@meridian/core/stores/KeyValue"
 import * as Loader from "@meridian/core/topology/Loader"
@@ -71,7 +72,7 @@ export const oneSite = (
     yield* SiteNode.start({
       topology,
       site: "n1",
-      modules: [Ping.module, Chat.module, Files.module],
+      modules: [Ping.module, Chat.module, Files.module, Sync.module],
       secret,
       keepV8Defaults: true
     }).pipe(Effect.provide(stores))
