@@ -10,10 +10,11 @@ import * as Chat from "@meridian/core/chat/Chat"
 import * as Files from "@meridian/core/files/Files"
 import * as Ping from "@meridian/core/ping/Ping"
 import type * as Module from "@meridian/core/site/Module"
+import * as Sync from "@meridian/core/sync/Sync"
 import * as MaxMindGeo from "@meridian/node/files/MaxMindGeo"
 
 /**
  * @since 0.1.0
  * @category registry
  */
-export const modules: Module.Registry = [Ping.module, Chat.module, Files.withGeoIp(MaxMindGeo.layerLoader)]
+export const modules: Module.Registry = [Ping.module, Chat.module, Files.withGeoIp(MaxMindGeo.layerLoader), Sync.module]

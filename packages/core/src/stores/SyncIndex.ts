@@ -201,6 +201,8 @@ export interface Pruned {
   readonly removed: number
   /** Their manifest digests (one per version, repeated when versions share one): release them. */
   readonly dropped: ReadonlyArray<string>
+  /** The account of each of `dropped`, in the same order: whose references to release. */
+  readonly accounts: ReadonlyArray<string>
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -761,11 +763,11 @@ export const makeMemory = (
       )
 
     const prune: Effect.Effect<Pruned> = Effect.map(now, (time) => {
-      const expired: Array<{ readonly state: AccountState; readonly kept: Kept }> = []
-      for (const state of accounts.values()) {
+      const expired: Array<{ readonly name: string; readonly state: AccountState; readonly kept: Kept }> = []
+      for (const [name, state] of accounts) {
         for (const kept of state.history.values()) {
           for (const k of kept) {
-            if (time - k.replacedAt > bounds.versionsMaxAgeMillis) expired.push({ state, kept: k })
+            if (time - k.replacedAt > bounds.versionsMaxAgeMillis) expired.push({ name, state, kept: k })
             else break
           }
         }
@@ -778,7 +780,11 @@ export const makeMemory = (
         list.splice(list.indexOf(kept), 1)
         if (list.length === 0) state.history.delete(kept.path)
       }
-      return { removed: batch.length, dropped: batch.map((e) => e.kept.entry.manifest) }
+      return {
+        removed: batch.length,
+        dropped: batch.map((e) => e.kept.entry.manifest),
+        accounts: batch.map((e) => e.name)
+      }
     })
 
     return { head, commit, rename, get, changesAfter, versions, usage, resetIndex, prune }

@@ -289,7 +289,7 @@ export const syncIndex: ReadonlyArray<Case<Service, Config>> = [
       )
       const pruned = yield* index.prune
       yield* equal("pruned", [pruned.removed, [...pruned.dropped].sort()], [2, [digest("1"), digest("7")]])
-      yield* equal("pruned again", yield* index.prune, { removed: 0, dropped: [] })
+      yield* equal("pruned again", yield* index.prune, { removed: 0, dropped: [], accounts: [] })
       yield* TestClock.adjust("30 minutes")
       // v2 is now 61 minutes past its replacement: the commit drops it.
       yield* equal("a commit drops it", (yield* put(index, "alice", "a", 3, "4")).dropped, [digest("2")])
@@ -311,8 +311,12 @@ export const syncIndex: ReadonlyArray<Case<Service, Config>> = [
       yield* TestClock.adjust("1 second")
       yield* put(index, "alice", "a", 2, "5") // v2 replaced at 2 s
       yield* TestClock.adjust("10 minutes")
-      yield* equal("first batch", yield* index.prune, { removed: 2, dropped: [digest("1"), digest("3")] })
-      yield* equal("second batch", yield* index.prune, { removed: 1, dropped: [digest("2")] })
+      yield* equal("first batch", yield* index.prune, {
+        removed: 2,
+        dropped: [digest("1"), digest("3")],
+        accounts: ["alice", "alice"]
+      })
+      yield* equal("second batch", yield* index.prune, { removed: 1, dropped: [digest("2")], accounts: ["alice"] })
       yield* equal("done", (yield* index.prune).removed, 0)
     })
   ),

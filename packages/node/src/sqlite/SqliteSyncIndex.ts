@@ -490,7 +490,11 @@ export const make = (
                   WHERE account = ${row.account} AND path = ${row.path} AND version = ${row.version}`
             )
           }
-          return { removed: expired.length, dropped: expired.map((row) => row.manifest) }
+          return {
+            removed: expired.length,
+            dropped: expired.map((row) => row.manifest),
+            accounts: expired.map((row) => row.account)
+          }
         })
       )
     )
