@@ -41,7 +41,8 @@ export const MAX_IGNORE_FILE_BYTES = 256 * 1024
  */
 export const fromText = (source: string): Ignore => {
   const rules = ignoreModule.default().add(source)
-  return { source, ignores: (path) => isMeta(path) || rules.ignores(path) }
+  // A path that is not relative (refused by `Paths.validate` anyway) is not matched: `ignore` throws on it.
+  return { source, ignores: (path) => isMeta(path) || (ignoreModule.default.isPathValid(path) && rules.ignores(path)) }
 }
 
 /**
