@@ -113,7 +113,13 @@ describe("planner", () => {
     const plan = Planner.plan(entries, observed, { full: true, folderFiles: 4, settings })
     expect(plan.halted).toBeUndefined()
     expect(
-      plan.actions.map((a) => (a._tag === "Rename" ? [a._tag, a.from, a.to, a.base] : [a._tag, a.path, a.base]))
+      plan.actions.map((a) =>
+        a._tag === "Rename"
+          ? [a._tag, a.from, a.to, a.base]
+          : a._tag === "Touch"
+            ? [a._tag, a.path]
+            : [a._tag, a.path, a.base]
+      )
     ).toEqual([
       ["Rename", "old/b.txt", "new/b.txt", 4],
       ["Put", "a.txt", 3],
