@@ -16,6 +16,7 @@ import * as Database from "./Database.js"
 import * as SqliteDedupe from "./SqliteDedupe.js"
 import * as SqliteIdentityStore from "./SqliteIdentityStore.js"
 import * as SqliteKeyValue from "./SqliteKeyValue.js"
+import * as SqliteLocalIndex from "./SqliteLocalIndex.js"
 import * as SqliteOutbox from "./SqliteOutbox.js"
 import * as SqliteSyncIndex from "./SqliteSyncIndex.js"
 import * as SqliteUnitOfWork from "./SqliteUnitOfWork.js"
@@ -30,6 +31,8 @@ export {
   SqliteIdentityStore,
   /** @since 0.1.0 */
   SqliteKeyValue,
+  /** @since 0.1.0 */
+  SqliteLocalIndex,
   /** @since 0.1.0 */
   SqliteOutbox,
   /** @since 0.1.0 */
