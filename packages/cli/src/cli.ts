@@ -26,6 +26,8 @@ import { VERSION } from "./version.js"
 import { makeDownCommand, makeRunCommand, makeUpCommand } from "./run.js"
 import { makeSimCommand } from "./sim.js"
 import { makeStatusCommand } from "./status.js"
+import { makeSyncCommand } from "./sync.js"
+import { restoreArgs } from "./sync/versions.js"
 import { makeTopologyCommand } from "./topology.js"
 
 const meridian = Command.make("meridian").pipe(
@@ -45,13 +47,14 @@ const meridian = Command.make("meridian").pipe(
     makeDeadLettersCommand(modules),
     makeChatCommand(modules),
     makeFilesCommand(modules),
+    makeSyncCommand(modules),
     makePingCommand(modules)
   ])
 )
 
 const cli = Command.run(meridian, { name: "meridian", version: VERSION })
 
-const argv = process.argv.slice(2)
+const argv = restoreArgs(process.argv.slice(2))
 const json = Report.wantsJson(argv)
 Report.endQuietlyOnClosedPipe()
 // Help is rendered here from the command tree (help.ts); @effect/cli parses everything else.
@@ -60,7 +63,7 @@ const asked = Help.helpRequest(Help.treeOf(meridian), argv)
 if (asked !== undefined) {
   process.stdout.write(Help.render(asked, Help.styleOf(process.stdout, process.env)) + "\n")
 } else {
-  cli(process.argv).pipe(
+  cli([...process.argv.slice(0, 2), ...argv]).pipe(
     Effect.catchAll((error) =>
       Effect.zipRight(
         Report.report(error, json),

@@ -100,6 +100,20 @@ export const examples: Readonly<Record<string, ReadonlyArray<readonly [command: 
     ["meridian files rm 3f9c…", "delete a transfer you sent, or cancel its unfinished upload"],
     ["meridian files rm 3f9c… --json", "what was removed, as JSON"]
   ],
+  "sync add": [
+    ["meridian sync add ~/Documents", "sync ~/Documents with your account, as this machine"],
+    ["meridian sync add ~/Work --url http://127.0.0.1:8102 --device laptop", "with another site, under another name"]
+  ],
+  "sync run": [
+    ["meridian sync run", "the daemon, in this terminal (Ctrl-C stops it)"],
+    ["ExecStart=meridian sync run", "as a systemd service (SIGTERM stops it cleanly)"]
+  ],
+  "sync status": [
+    ["meridian sync status", "each folder: state, files, last change, transfers, conflicts, errors"],
+    ["meridian sync status --json", "the same, as JSON"]
+  ],
+  "sync versions": [["meridian sync versions ~/Documents/report.txt", "the older versions the server keeps"]],
+  "sync restore": [["meridian sync restore ~/Documents/report.txt --version 3", "bring version 3 back as the newest"]],
   "ping echo": [["meridian ping echo hi --site n1 --to s1", "an ask from n1 to s1's echo actor"]],
   "ping counter": [["meridian ping counter --site s1", "s1's durable counter"]],
   "ping increment": [["meridian ping increment 5 --site n1 --to s1", "five durable increments"]]

@@ -91,6 +91,35 @@ describe("NodeHost", () => {
     }).pipe(Effect.provide(NodeHost.layer))
   )
 
+  it.scopedLive("a recursive watch reports writes to a file that a rename replaced, in a subdirectory", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const directory = yield* fs.makeTempDirectoryScoped({ prefix: "meridian-watch-" })
+      yield* fs.makeDirectory(NodePath.join(directory, "docs"))
+      const file = NodePath.join(directory, "docs", "report.txt")
+      yield* fs.writeFileString(file, "v1")
+      const updates = yield* Effect.fork(
+        fs.watch(directory, { recursive: true }).pipe(
+          Stream.filter((event) => event.path === file),
+          Stream.take(3),
+          Stream.runCollect
+        )
+      )
+      yield* Effect.sleep("200 millis")
+      // What a sync download does: a temp file renamed over the target (a new inode)...
+      const temp = NodePath.join(directory, "report.part")
+      yield* fs.writeFileString(temp, "v2")
+      yield* fs.rename(temp, file)
+      yield* Effect.sleep("200 millis")
+      // ...and then the user edits the new file: fs.watch's recursive mode would miss both writes.
+      yield* fs.writeFileString(file, "v3", { flag: "a" })
+      yield* Effect.sleep("200 millis")
+      yield* fs.writeFileString(file, "v4", { flag: "a" })
+      const seen = yield* Fiber.join(updates).pipe(Effect.timeout("10 seconds"))
+      expect(Chunk.size(seen)).toBe(3)
+    }).pipe(Effect.provide(NodeHost.layer))
+  )
+
   it.scopedLive("GETs from a real node:http server on port 0", () =>
     Effect.gen(function* () {
       const server = yield* Effect.acquireRelease(

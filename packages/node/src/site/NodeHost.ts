@@ -16,6 +16,7 @@ import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Mailbox from "effect/Mailbox"
 import * as Stream from "effect/Stream"
+import * as Parcel from "@parcel/watcher"
 import * as NFS from "node:fs"
 import * as NodePath from "node:path"
 
@@ -42,7 +43,8 @@ const watchError = (path: string, cause: unknown, description?: string) =>
   })
 
 /**
- * `FileSystem.watch` over `fs.watch`, reporting what the simulator reports: the changed entry's
+ * `FileSystem.watch` over `fs.watch` (a recursive watch of a directory over `@parcel/watcher`),
+ * reporting what the simulator reports: the changed entry's
  * absolute path (NodeFileSystem's own watch gives `fs.watch`'s file name, relative to the watched
  * directory, and tells Create from Remove by a `stat` of that relative name, i.e. from the
  * process's working directory), and a bounded queue that fails the stream on overflow
@@ -74,6 +76,32 @@ export const watch =
               )
             )
           }
+        }
+        if (info.type === "Directory" && options?.recursive === true) {
+          // fs.watch's recursive mode on Linux watches each file it found: a file replaced by a
+          // rename (as every sync download is) is no longer watched, and later writes to it are
+          // never reported. @parcel/watcher watches directories (inotify), so it sees them.
+          yield* Effect.acquireRelease(
+            Effect.tryPromise({
+              try: () =>
+                Parcel.subscribe(root, (cause, events) => {
+                  if (cause !== null) return mailbox.unsafeDone(Exit.fail(watchError(root, cause)))
+                  for (const event of events) {
+                    offer(
+                      event.type === "create"
+                        ? FileSystem.WatchEventCreate({ path: event.path })
+                        : event.type === "update"
+                          ? FileSystem.WatchEventUpdate({ path: event.path })
+                          : FileSystem.WatchEventRemove({ path: event.path })
+                    )
+                  }
+                }),
+              // The OS watch limit (inotify's max_user_watches) is hit here: the caller falls back.
+              catch: (cause) => watchError(root, cause)
+            }),
+            (subscription) => Effect.promise(() => subscription.unsubscribe()).pipe(Effect.ignore)
+          )
+          return Mailbox.toStream(mailbox)
         }
         const watcher = yield* Effect.acquireRelease(
           Effect.try({
