@@ -226,15 +226,13 @@ describe("sync over HTTP on a real site", () => {
           const bytes = content(20_000, 9)
           const file = cut(bytes)
           // The relay may need the link up first: retried while the home is unreachable.
-          const missing = yield* device
-            .missing([...file.chunks.keys()])
-            .pipe(
-              Effect.retry({
-                while: (e) => e._tag === "SyncHomeUnreachable",
-                times: 50,
-                schedule: Schedule.spaced("200 millis")
-              })
-            )
+          const missing = yield* device.missing([...file.chunks.keys()]).pipe(
+            Effect.retry({
+              while: (e) => e._tag === "SyncHomeUnreachable",
+              times: 50,
+              schedule: Schedule.spaced("200 millis")
+            })
+          )
           for (const h of missing) yield* device.putChunk(h, file.chunks.get(h)!)
           const committed = yield* device.commit({
             path: "trip.txt",

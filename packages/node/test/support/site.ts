@@ -93,6 +93,11 @@ export const send = (
 ) =>
   new Promise<Answer>((resolve, reject) => {
     const req = httpRequest(url, { method: options.method ?? "GET", headers: options.headers ?? {} }, (res) => {
+      // An event stream never ends: its answer is its head.
+      if (res.statusCode === 200 && (res.headers["content-type"] ?? "").startsWith("text/event-stream")) {
+        res.destroy()
+        return resolve({ status: 200, headers: res.headers, body: "" })
+      }
       const chunks: Array<Buffer> = []
       res.on("data", (d: Buffer) => chunks.push(d))
       res.on("end", () =>
