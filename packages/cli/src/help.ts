@@ -113,6 +113,7 @@ export const examples: Readonly<Record<string, ReadonlyArray<readonly [command: 
     ["meridian sync status --json", "the same, as JSON"]
   ],
   "sync versions": [["meridian sync versions ~/Documents/report.txt", "the older versions the server keeps"]],
+  "sync resume": [["meridian sync resume ~/Documents", "the deletions that halted it are meant: sync them"]],
   "sync restore": [["meridian sync restore ~/Documents/report.txt --version 3", "bring version 3 back as the newest"]],
   "ping echo": [["meridian ping echo hi --site n1 --to s1", "an ask from n1 to s1's echo actor"]],
   "ping counter": [["meridian ping counter --site s1", "s1's durable counter"]],

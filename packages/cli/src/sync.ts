@@ -12,7 +12,7 @@ import * as Command from "@effect/cli/Command"
 import type { Modules } from "./modules.js"
 import { addCommand } from "./sync/add.js"
 import { runCommand } from "./sync/run.js"
-import { statusCommand } from "./sync/status.js"
+import { resumeCommand, statusCommand } from "./sync/status.js"
 import { restoreCommand, versionsCommand } from "./sync/versions.js"
 
 /**
@@ -26,5 +26,12 @@ export const makeSyncCommand = (modules: Modules) =>
     Command.withDescription(
       "keep folders in sync on every device of your account: add a folder, run the daemon, see its status, list and restore older versions"
     ),
-    Command.withSubcommands([addCommand(modules), runCommand, statusCommand, versionsCommand, restoreCommand])
+    Command.withSubcommands([
+      addCommand(modules),
+      runCommand,
+      statusCommand,
+      versionsCommand,
+      restoreCommand,
+      resumeCommand
+    ])
   )

@@ -27,13 +27,13 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
-import { mkdirSync, renameSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { ClientFailed, type Saved } from "../client.js"
 import * as Http from "../http.js"
 import { formatBytes } from "../units.js"
 import { type Folder as Listed, stateDirOf } from "./common.js"
-import { statusPath } from "./status.js"
+import { resumePath, statusPath } from "./status.js"
 
 /** How often the status file is rewritten. */
 const STATUS_EVERY = Duration.seconds(1)
@@ -135,10 +135,17 @@ const runFolder = (folder: Listed, token: string, settings: ClientSettings.Setti
     const engine = yield* Folder.make({ root: folder.path, device: folder.device, session, settings }).pipe(
       Effect.provide(index)
     )
+    const resumeFlag = resumePath(folder.path)
     yield* Effect.forkScoped(
-      Effect.flatMap(SubscriptionRef.get(engine.status), (s) => writeStatus(folder.path, s)).pipe(
-        Effect.repeat(Schedule.spaced(STATUS_EVERY))
-      )
+      Effect.gen(function* () {
+        // `meridian sync resume` asks, by this file, to lift a safety halt.
+        if (existsSync(resumeFlag)) {
+          rmSync(resumeFlag, { force: true })
+          process.stderr.write(`${folder.path}: deletions confirmed by sync resume: syncing them\n`)
+          yield* engine.resume
+        }
+        yield* writeStatus(folder.path, yield* SubscriptionRef.get(engine.status))
+      }).pipe(Effect.repeat(Schedule.spaced(STATUS_EVERY)))
     )
     yield* Effect.forkScoped(narrate(folder, engine.status, tty))
     // The last status says the daemon stopped with the folder in this state.

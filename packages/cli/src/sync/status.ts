@@ -4,14 +4,15 @@
  *
  * @since 0.1.0
  */
+import * as Args from "@effect/cli/Args"
 import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
-import { existsSync, readFileSync } from "node:fs"
-import { join } from "node:path"
-import { print } from "../client.js"
+import { existsSync, readFileSync, writeFileSync } from "node:fs"
+import { join, resolve } from "node:path"
+import { print, usage } from "../client.js"
 import { formatBytes } from "../units.js"
 import { type Folder, loadFolders, stateDirOf } from "./common.js"
 
@@ -57,6 +58,14 @@ export type FolderStatus = typeof FolderStatus.Type
  */
 export const statusPath = (folder: string) => join(stateDirOf(folder), "status.json")
 
+/**
+ * The file `meridian sync resume` leaves for the folder's daemon: lift the safety halt.
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const resumePath = (folder: string) => join(stateDirOf(folder), "resume")
+
 /** A report older than this, from a daemon that still runs, means it is stuck. */
 const STALE_MILLIS = 10_000
 
@@ -90,6 +99,11 @@ const human = (rows: ReadonlyArray<ReturnType<typeof statusOf>>) =>
         `  ${running ? status.state : `stopped (was ${status.state}); meridian sync run starts it`}: ${status.files} files, ${formatBytes(status.bytes)}, change ${status.lastSeq} seen`
       ]
       if (status.reason !== undefined) lines.push(`  ${status.reason}`)
+      if (status.state === "halted") {
+        lines.push(
+          `  if the folder is as it should be: meridian sync resume ${folder.path} (the deletions are then synced)`
+        )
+      }
       if (status.watcher !== "watching")
         lines.push(
           `  changes seen by periodic scans only${status.watcherNote === undefined ? "" : `: ${status.watcherNote}`}`
@@ -104,6 +118,40 @@ const human = (rows: ReadonlyArray<ReturnType<typeof statusOf>>) =>
       return lines.join("\n")
     })
     .join("\n")
+
+/**
+ * `meridian sync resume FOLDER`: the user looked at a halted folder (one scan would have deleted
+ * more than the safety share of it: an unmounted disk?) and says its deletions are meant.
+ *
+ * @since 0.1.0
+ * @category commands
+ */
+export const resumeCommand = Command.make(
+  "resume",
+  {
+    json: Options.boolean("json").pipe(Options.withDescription("print the answer as JSON")),
+    folder: Args.directory({ name: "FOLDER", exists: "yes" }).pipe(Args.withDescription("a synced folder"))
+  },
+  (args) =>
+    Effect.gen(function* () {
+      const folders = yield* loadFolders
+      const path = resolve(args.folder)
+      const folder = folders.find((f) => f.path === path)
+      if (folder === undefined) return yield* usage(`${path} is not a synced folder (meridian sync status lists them)`)
+      const row = statusOf(folder)
+      if (row.status?.state !== "halted") {
+        return yield* usage(
+          `${path} is not halted${row.status === undefined ? "" : ` (it is ${row.status.state})`}: nothing to resume`
+        )
+      }
+      writeFileSync(resumePath(path), `${Date.now()}\n`)
+      return yield* print(args.json, { folder: path, resumed: true, running: row.running }, () =>
+        row.running
+          ? `${path}: its daemon syncs the deletions within a second`
+          : `${path}: the deletions are synced when its daemon starts (meridian sync run)`
+      )
+    })
+).pipe(Command.withDescription("confirm a halted folder's deletions (a scan found most of it gone) and sync them"))
 
 /**
  * @since 0.1.0
