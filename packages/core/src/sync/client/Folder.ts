@@ -82,6 +82,9 @@ type Command =
   | { readonly _tag: "Remote"; readonly changes: ReadonlyArray<Protocol.Change> }
   | { readonly _tag: "CatchUp" }
 
+/** Refused commits of one path in a row (each followed by a catch-up) before its bytes are moved aside. */
+const MAX_LOST_RACES = 3
+
 /** Index resets one catch-up follows before it gives up (a server resetting in a loop). */
 const MAX_RESETS_PER_CATCH_UP = 3
 
@@ -236,11 +239,16 @@ export const make = (
         return true
       })
 
-    const uploadNew = (path: string) =>
+    const uploadNew = (path: string, races = 0): Effect.Effect<void, Transfer.TransferError, FileSystem.FileSystem> =>
       Effect.gen(function* () {
         const content = yield* Scanner.content(options.root, path, settings)
         const entry = yield* index.get(path)
-        yield* Transfer.upload(ctx, path, Option.match(entry, { onNone: () => 0, onSome: (e) => e.version }), content)
+        yield* Transfer.upload(
+          ctx,
+          path,
+          Option.match(entry, { onNone: () => 0, onSome: (e) => e.version }),
+          content
+        ).pipe(Effect.catchTag("SyncConflict", () => lostRace(path, races)))
       })
 
     /** Applies one change; per-file refusals are reported and skipped, server failures stop the batch. */
@@ -355,9 +363,25 @@ export const make = (
         for (const action of plan.actions) yield* execute(action)
       })
 
-    /** The device lost a race on `path`: its bytes become a conflict copy, uploaded; the winner comes down. */
-    const lostRace = (path: string) =>
+    /**
+     * A commit of `path` was refused: another version is current. The catch-up comes first: when the
+     * current version is this device's own bytes (its commit went through but the answer was lost,
+     * and the retry found its own version), it only records the number; otherwise the download keeps
+     * the device's bytes as a conflict copy and uploads it. A path still changed after the catch-up
+     * holds an edit made on top of the version the index now has (the plan was older than the
+     * catch-up of an earlier action): it goes up on that version. Past {@link MAX_LOST_RACES} refusals
+     * in a row the bytes are moved aside as a conflict copy.
+     */
+    const lostRace = (
+      path: string,
+      races: number
+    ): Effect.Effect<void, Transfer.TransferError, FileSystem.FileSystem> =>
       Effect.gen(function* () {
+        yield* catchUp
+        const entry = yield* index.get(path)
+        const here = yield* Transfer.local(ctx, path, entry)
+        if (here._tag !== "Modified") return
+        if (races < MAX_LOST_RACES) return yield* uploadNew(path, races + 1)
         const copy = yield* Transfer.conflictCopy(ctx, path, "another device committed a version first")
         yield* uploadNew(copy)
         yield* catchUp
@@ -370,7 +394,7 @@ export const make = (
         switch (action._tag) {
           case "Put":
             return yield* Transfer.upload(ctx, action.path, action.base, action.content).pipe(
-              Effect.catchTag("SyncConflict", () => lostRace(action.path))
+              Effect.catchTag("SyncConflict", () => lostRace(action.path, 0))
             )
           case "Touch": {
             const entry = yield* index.get(action.path)
