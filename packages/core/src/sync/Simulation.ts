@@ -137,6 +137,8 @@ export interface Run {
   /** When the quiet period ended with a round that moved nothing; `undefined`: never. */
   settledAt: number | undefined
   quietRounds: number
+  /** Each device's final tree, path → SHA-256 (read once, when the invariants first ask). */
+  finalTrees: Array<Map<string, string>> | undefined
 }
 
 /**
@@ -158,7 +160,8 @@ export const makeRun = (): Run => ({
   indexIds: [],
   tick: 0,
   settledAt: undefined,
-  quietRounds: 0
+  quietRounds: 0,
+  finalTrees: undefined
 })
 
 const hex = (bytes: Uint8Array) => bytesToHex(sha256(bytes))
@@ -446,6 +449,8 @@ export const DevicesParams = Schema.Struct({
   /** The engines' settle delay and rescan interval. */
   settleMillis: millis(1000),
   rescanMillis: millis(15_000),
+  /** The engines' racy window (a file written this close to its last look is read again). */
+  racyMillis: millis(2000),
   /** The engines' longest pause between retries of a failed request. */
   retryMaxMillis: millis(5000),
   /** Quiet period: pause between rounds, and rounds at most. */
@@ -518,7 +523,8 @@ export const devices = (run: Run) =>
       const settings = ClientSettings.make({
         settleDelay: Duration.millis(params.settleMillis),
         rescanInterval: Duration.millis(params.rescanMillis),
-        retryMaxDelay: Duration.millis(params.retryMaxMillis)
+        retryMaxDelay: Duration.millis(params.retryMaxMillis),
+        racyWindow: Duration.millis(params.racyMillis)
       })
       for (let i = 0; i < params.devices; i++) {
         const deviceName = `device-${i}`
@@ -767,6 +773,19 @@ export const devices = (run: Run) =>
 
 // ---- invariants ---------------------------------------------------------------------------------
 
+/** Every device's tree at the end (the engines are stopped by then), path → SHA-256. */
+const finalTrees = (run: Run): Effect.Effect<Array<Map<string, string>>> =>
+  Effect.gen(function* () {
+    if (run.finalTrees !== undefined) return run.finalTrees
+    const trees: Array<Map<string, string>> = []
+    for (const device of run.devices) {
+      const tree = yield* treeOf(device.fs)
+      trees.push(new Map([...tree].map(([p, b]) => [p, hex(b)])))
+    }
+    run.finalTrees = trees
+    return trees
+  })
+
 /** The server's current files and every version it holds, read at the home with the observer device. */
 const serverView = (context: Context, run: Run) =>
   Effect.gen(function* () {
@@ -808,11 +827,7 @@ export const converged =
       if (run.devices.length === 0 || run.account === undefined) return "the workload started no device"
       if (run.settledAt === undefined)
         return `the devices had not settled after ${run.quietRounds} quiet round(s) when the run ended`
-      const trees: Array<Map<string, string>> = []
-      for (const device of run.devices) {
-        const tree = yield* treeOf(device.fs)
-        trees.push(new Map([...tree].map(([p, b]) => [p, hex(b)])))
-      }
+      const trees = yield* finalTrees(run)
       const first = trees[0]!
       for (const [i, tree] of trees.entries()) {
         const name = run.devices[i]!.name
@@ -848,7 +863,7 @@ export const noWriteLost =
     Effect.gen(function* () {
       if (run.writes.length === 0) return "the workload wrote nothing"
       const present = new Set<string>()
-      for (const device of run.devices) for (const bytes of (yield* treeOf(device.fs)).values()) present.add(hex(bytes))
+      for (const tree of yield* finalTrees(run)) for (const sha of tree.values()) present.add(sha)
       const view = yield* Effect.either(serverView(context, run))
       if (view._tag === "Left") return view.left
       const held = new Set<string>()
