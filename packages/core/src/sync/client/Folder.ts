@@ -82,7 +82,7 @@ type Command =
   | { readonly _tag: "Remote"; readonly changes: ReadonlyArray<Protocol.Change> }
   | { readonly _tag: "CatchUp" }
 
-/** Refused commits of one path in a row (each followed by a catch-up) before its bytes are moved aside. */
+/** Refused commits of conflict copies in a row (each a catch-up) before the next scan is left to retry. */
 const MAX_LOST_RACES = 3
 
 /** Index resets one catch-up follows before it gives up (a server resetting in a loop). */
@@ -364,26 +364,37 @@ export const make = (
       })
 
     /**
-     * A commit of `path` was refused: another version is current. The catch-up comes first: when the
-     * current version is this device's own bytes (its commit went through but the answer was lost,
-     * and the retry found its own version), it only records the number; otherwise the download keeps
-     * the device's bytes as a conflict copy and uploads it. A path still changed after the catch-up
-     * holds an edit made on top of the version the index now has (the plan was older than the
-     * catch-up of an earlier action): it goes up on that version. Past {@link MAX_LOST_RACES} refusals
-     * in a row the bytes are moved aside as a conflict copy.
+     * A commit of `path` was refused: another version is current. The device's bytes are moved
+     * aside as a conflict copy at once (a write meanwhile must not destroy them), then the catch-up
+     * brings the current version. When that version turns out to be these very bytes (the device's
+     * own commit went through but its answer was lost, and the retry found it), the copy is dropped:
+     * nothing was in conflict. Otherwise the copy is uploaded as a new file. A copy refused in turn
+     * is retried at most {@link MAX_LOST_RACES} times in a row (then the next scan takes it).
      */
     const lostRace = (
       path: string,
       races: number
     ): Effect.Effect<void, Transfer.TransferError, FileSystem.FileSystem> =>
       Effect.gen(function* () {
-        yield* catchUp
-        const entry = yield* index.get(path)
-        const here = yield* Transfer.local(ctx, path, entry)
-        if (here._tag !== "Modified") return
-        if (races < MAX_LOST_RACES) return yield* uploadNew(path, races + 1)
+        const here = yield* Transfer.local(ctx, path, yield* index.get(path))
+        if (here._tag !== "Modified") return yield* catchUp
         const copy = yield* Transfer.conflictCopy(ctx, path, "another device committed a version first")
-        yield* uploadNew(copy)
+        yield* catchUp
+        const current = yield* index.get(path)
+        const mine = here.content?.manifest.sha256
+        if (mine !== undefined && Option.isSome(current) && !current.value.deleted && current.value.sha256 === mine) {
+          const still = yield* Effect.option(Scanner.content(options.root, copy, settings))
+          if (Option.isSome(still) && still.value.manifest.sha256 === mine) {
+            yield* fs.remove(Paths.join(options.root, copy)).pipe(Effect.ignore)
+            yield* SubscriptionRef.update(
+              status,
+              (s): FolderStatus => ({ ...s, conflicts: s.conflicts.filter((c) => c.copy !== copy) })
+            )
+            return
+          }
+        }
+        if (races >= MAX_LOST_RACES) return yield* report(copy, "refused again and again: left for the next scan")
+        yield* uploadNew(copy, races + 1)
         yield* catchUp
       })
 
