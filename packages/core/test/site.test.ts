@@ -5,6 +5,7 @@ import * as Schema from "effect/Schema"
 import * as Module from "../src/site/Module.js"
 import * as Site from "../src/site/Site.js"
 import * as Ping from "../src/ping/Ping.js"
+import { makeFileSystem } from "../src/sim/SimFileSystem.js"
 import * as SimHost from "../src/sim/SimHost.js"
 import * as MemoryStores from "../src/stores/Memory.js"
 import * as Builder from "../src/topology/Builder.js"
@@ -127,7 +128,12 @@ describe("site", () => {
       const site = yield* Site.start({ topology: top, site: "n1", modules: [Ping.module] })
       expect(yield* Ping.refs(site.system, "n1").counter.ask(new Ping.GetCount())).toBe(4)
       // The simulator's invariant compares it with what was applied.
-      const context = { topology: top, site: () => site, service: () => site.service(Ping.module) }
+      const context = {
+        topology: top,
+        site: () => site,
+        service: () => site.service(Ping.module),
+        makeDisk: () => makeFileSystem()
+      }
       const tally = (n: number) => ({ accepted: [], delivered: new Map(), appliedTo: new Map([["counter@n1", n]]) })
       expect(yield* Ping.counterMatches(context, tally(4))).toBeUndefined()
       expect(yield* Ping.counterMatches(context, tally(5))).toBe("counter@n1 holds 4, 5 increments were applied")

@@ -2,6 +2,7 @@ import * as FileSystem from "@effect/platform/FileSystem"
 import { describe, expect, it } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
@@ -17,7 +18,7 @@ import * as UnitOfWork from "../src/stores/UnitOfWork.js"
 import * as Folder from "../src/sync/client/Folder.js"
 import * as LocalIndex from "../src/sync/client/LocalIndex.js"
 import * as Settings from "../src/sync/client/Settings.js"
-import type * as Protocol from "../src/sync/Protocol.js"
+import * as Protocol from "../src/sync/Protocol.js"
 import * as Server from "../src/sync/Server.js"
 
 /**
@@ -250,6 +251,46 @@ describe("sync client end to end (two devices, the real server over memory store
       const errors = (yield* SubscriptionRef.get(b.folder.status)).errors.map((e) => e.message).join("\n")
       expect(errors).toMatch(/refused path "\.\.\/\.\.\/etc\/trap\.txt"/)
       expect(errors).toMatch(/does not hash to its name/)
+    })
+  )
+  it.scoped("a commit whose answer was lost is not taken for a conflict when its retry finds it done", () =>
+    Effect.gen(function* () {
+      const { local } = yield* server
+      // The network loses the answer to every other commit: the server recorded it, the device
+      // hears a failure, retries on the same base and is refused (its own version is current).
+      let commits = 0
+      const lossy = (s: Protocol.Session): Protocol.Session => ({
+        ...s,
+        commit: (request) =>
+          Effect.flatMap(s.commit(request), (result) =>
+            ++commits % 2 === 1
+              ? Effect.fail(new Protocol.SyncHomeUnreachable({ region: "north", reason: "the answer was lost" }))
+              : Effect.succeed(result)
+          )
+      })
+      const a = yield* device(local, "laptop", {}, lossy)
+      const b = yield* device(local, "desktop")
+      // The retry waits on the clock: each sync runs while the test moves it.
+      const syncAll = Effect.forEach(
+        [a, b, a, b],
+        (d) =>
+          Effect.gen(function* () {
+            const running = yield* Effect.fork(d.folder.sync)
+            while ((yield* Fiber.poll(running))._tag === "None") yield* TestClock.adjust("1 second")
+          }),
+        { discard: true }
+      )
+      yield* a.write("notes.md", "first")
+      yield* a.write("docs/plan.txt", "plan")
+      yield* TestClock.adjust("5 seconds")
+      yield* syncAll
+      yield* a.write("notes.md", "second")
+      yield* TestClock.adjust("5 seconds")
+      yield* syncAll
+      const tree = yield* a.tree
+      expect(tree).toEqual({ "docs/plan.txt": "plan", "notes.md": "second" })
+      expect(yield* b.tree).toEqual(tree)
+      expect((yield* SubscriptionRef.get(a.folder.status)).conflicts).toEqual([])
     })
   )
 })

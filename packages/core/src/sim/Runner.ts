@@ -26,6 +26,7 @@ import type { Topology } from "../topology/Topology.js"
 import * as Engine from "./Engine.js"
 import type { Scenario } from "./Scenario.js"
 import { millis } from "./Scenario.js"
+import { makeFileSystem } from "./SimFileSystem.js"
 import * as SimHost from "./SimHost.js"
 import * as SimNetwork from "./SimNetwork.js"
 import * as Trace from "./Trace.js"
@@ -376,7 +377,8 @@ export const run = (options: {
     const contextOf = (module: string): Module.SimContext<never> => ({
       topology,
       site,
-      service: (name) => running.get(name)?.site.modules.find((m) => m.name === module)?.service as never
+      service: (name) => running.get(name)?.site.modules.find((m) => m.name === module)?.service as never,
+      makeDisk: () => makeFileSystem()
     })
 
     for (const fault of scenario.faults) {

@@ -11,6 +11,7 @@
  *
  * @since 0.1.0
  */
+import type * as FileSystem from "@effect/platform/FileSystem"
 import type * as HttpApi from "@effect/platform/HttpApi"
 import type * as HttpLayerRouter from "@effect/platform/HttpLayerRouter"
 import type * as Duration from "effect/Duration"
@@ -253,6 +254,12 @@ export interface SimContext<A = unknown> {
   readonly site: (name: string) => RunningSite | undefined
   /** The module's service on the running incarnation of site `name` (`undefined`: down, or not run there). */
   readonly service: (name: string) => A | undefined
+  /**
+   * A fresh simulated disk (in memory, with a watcher, times from the simulated clock) for a
+   * machine of the workload's own, such as a device that syncs a folder: it lives as long as the
+   * run, whatever the workload stops and starts on it.
+   */
+  readonly makeDisk: () => FileSystem.FileSystem
 }
 
 /**

@@ -120,8 +120,22 @@ export const Settings = Schema.Struct({
   mailboxCapacity: int(1, 1_000_000, 1024),
   /** Accounts whose home region this site remembers, and for how long. */
   homeCacheSize: int(1, 10_000_000, 10_000),
-  homeCacheTtlSeconds: int(1, 86400, 60)
-})
+  homeCacheTtlSeconds: int(1, 86400, 60),
+  /**
+   * UNSAFE, for the simulator's unsafe variant only: commits ignore their base version (the last
+   * writer wins, no conflict is detected, a concurrent edit is silently buried in the history).
+   * Refused unless `unsafe: true` is set beside it.
+   */
+  lastWriterWins: Schema.optionalWith(Schema.Boolean, { default: () => false }),
+  /** Explicit acknowledgement that an unsafe switch (`lastWriterWins`) is meant. */
+  unsafe: Schema.optionalWith(Schema.Boolean, { default: () => false })
+}).pipe(
+  Schema.filter((s) =>
+    s.lastWriterWins && !s.unsafe
+      ? { path: ["lastWriterWins"], message: "true loses concurrent edits; set `unsafe: true` to mean it" }
+      : undefined
+  )
+)
 
 /**
  * @since 0.1.0
@@ -491,9 +505,16 @@ export const makeLocal = (context: Module.SiteContext, settings: Settings, count
     const commit = (account: string, device: string, request: CommitRequest): Effect.Effect<CommitResult, SyncError> =>
       Effect.gen(function* () {
         yield* checkCount("base", request.base)
-        const { base, op, path } = request
+        const { op, path } = request
         const changes: Array<Change> = yield* locked(
           Effect.gen(function* () {
+            // The unsafe switch: every commit takes whatever is current as its base.
+            const base = settings.lastWriterWins
+              ? Option.match(yield* index.get(account, path).pipe(Effect.mapError(fromIndex)), {
+                  onNone: () => 0,
+                  onSome: (c) => c.version
+                })
+              : request.base
             switch (op._tag) {
               case "Delete": {
                 const done = yield* index

@@ -17,6 +17,7 @@ import { routes } from "./Http.js"
 import * as Relay from "./Relay.js"
 import { makeCounters, makeLocal, Settings } from "./Server.js"
 import { make, type SyncService } from "./Service.js"
+import { simulation } from "./Simulation.js"
 
 export { Api } from "./Api.js"
 export { Settings } from "./Server.js"
@@ -54,5 +55,6 @@ export const module = Module.make({
           `meridian_sync_streams ${counters.streams}`
         ]
       }
-    })
+    }),
+  simulation
 })

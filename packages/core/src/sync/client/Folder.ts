@@ -82,6 +82,9 @@ type Command =
   | { readonly _tag: "Remote"; readonly changes: ReadonlyArray<Protocol.Change> }
   | { readonly _tag: "CatchUp" }
 
+/** Refused commits of conflict copies in a row (each a catch-up) before the next scan is left to retry. */
+const MAX_LOST_RACES = 3
+
 /** Index resets one catch-up follows before it gives up (a server resetting in a loop). */
 const MAX_RESETS_PER_CATCH_UP = 3
 
@@ -236,11 +239,16 @@ export const make = (
         return true
       })
 
-    const uploadNew = (path: string) =>
+    const uploadNew = (path: string, races = 0): Effect.Effect<void, Transfer.TransferError, FileSystem.FileSystem> =>
       Effect.gen(function* () {
         const content = yield* Scanner.content(options.root, path, settings)
         const entry = yield* index.get(path)
-        yield* Transfer.upload(ctx, path, Option.match(entry, { onNone: () => 0, onSome: (e) => e.version }), content)
+        yield* Transfer.upload(
+          ctx,
+          path,
+          Option.match(entry, { onNone: () => 0, onSome: (e) => e.version }),
+          content
+        ).pipe(Effect.catchTag("SyncConflict", () => lostRace(path, races)))
       })
 
     /** Applies one change; per-file refusals are reported and skipped, server failures stop the batch. */
@@ -355,11 +363,38 @@ export const make = (
         for (const action of plan.actions) yield* execute(action)
       })
 
-    /** The device lost a race on `path`: its bytes become a conflict copy, uploaded; the winner comes down. */
-    const lostRace = (path: string) =>
+    /**
+     * A commit of `path` was refused: another version is current. The device's bytes are moved
+     * aside as a conflict copy at once (a write meanwhile must not destroy them), then the catch-up
+     * brings the current version. When that version turns out to be these very bytes (the device's
+     * own commit went through but its answer was lost, and the retry found it), the copy is dropped:
+     * nothing was in conflict. Otherwise the copy is uploaded as a new file. A copy refused in turn
+     * is retried at most {@link MAX_LOST_RACES} times in a row (then the next scan takes it).
+     */
+    const lostRace = (
+      path: string,
+      races: number
+    ): Effect.Effect<void, Transfer.TransferError, FileSystem.FileSystem> =>
       Effect.gen(function* () {
+        const here = yield* Transfer.local(ctx, path, yield* index.get(path))
+        if (here._tag !== "Modified") return yield* catchUp
         const copy = yield* Transfer.conflictCopy(ctx, path, "another device committed a version first")
-        yield* uploadNew(copy)
+        yield* catchUp
+        const current = yield* index.get(path)
+        const mine = here.content?.manifest.sha256
+        if (mine !== undefined && Option.isSome(current) && !current.value.deleted && current.value.sha256 === mine) {
+          const still = yield* Effect.option(Scanner.content(options.root, copy, settings))
+          if (Option.isSome(still) && still.value.manifest.sha256 === mine) {
+            yield* fs.remove(Paths.join(options.root, copy)).pipe(Effect.ignore)
+            yield* SubscriptionRef.update(
+              status,
+              (s): FolderStatus => ({ ...s, conflicts: s.conflicts.filter((c) => c.copy !== copy) })
+            )
+            return
+          }
+        }
+        if (races >= MAX_LOST_RACES) return yield* report(copy, "refused again and again: left for the next scan")
+        yield* uploadNew(copy, races + 1)
         yield* catchUp
       })
 
@@ -370,7 +405,7 @@ export const make = (
         switch (action._tag) {
           case "Put":
             return yield* Transfer.upload(ctx, action.path, action.base, action.content).pipe(
-              Effect.catchTag("SyncConflict", () => lostRace(action.path))
+              Effect.catchTag("SyncConflict", () => lostRace(action.path, 0))
             )
           case "Touch": {
             const entry = yield* index.get(action.path)
