@@ -86,7 +86,7 @@ describe("SimHost file system", () => {
     })
   })
 
-  it("renames, copies, removes, truncates and fails the way NodeFileSystem does", () => {
+  it("renames, copies, removes, truncates and fails the way NodeHost's file system does", () => {
     const fs = SimHost.makeFileSystem()
     const out = sim(
       Effect.gen(function* () {
@@ -109,8 +109,11 @@ describe("SimHost file system", () => {
           listFile: systemError(yield* failure(fs.readDirectory("/d/z")))
         }
         yield* fs.remove("/d/missing", { force: true })
+        yield* fs.makeDirectory("/d/empty")
+        yield* fs.remove("/d/empty")
+        const emptyGone = !(yield* fs.exists("/d/empty"))
         yield* fs.remove("/d", { recursive: true })
-        return { moved, truncated, errors, gone: yield* fs.exists("/d"), root: yield* fs.readDirectory("/") }
+        return { moved, truncated, errors, emptyGone, gone: yield* fs.exists("/d"), root: yield* fs.readDirectory("/") }
       })
     )
     expect(out.moved).toBe("abcdef")
@@ -122,10 +125,11 @@ describe("SimHost file system", () => {
       mkdirExisting: { reason: "AlreadyExists", method: "makeDirectory", path: "/d" },
       mkdirNoParent: { reason: "NotFound", method: "makeDirectory", path: "/q" },
       exclusive: { reason: "AlreadyExists", method: "writeFile", path: "/d/z" },
-      removeDirectory: { reason: "BadResource", method: "remove", path: "/d" },
+      removeDirectory: { reason: "Unknown", method: "remove", path: "/d" },
       renameMissing: { reason: "NotFound", method: "rename", path: "/d/none" },
       listFile: { reason: "BadResource", method: "readDirectory", path: "/d/z" }
     })
+    expect(out.emptyGone).toBe(true)
     expect(out.gone).toBe(false)
     expect(out.root).toStrictEqual(["tmp"])
   })

@@ -136,6 +136,8 @@ describe("sync client end to end (two devices, the real server over memory store
       yield* settle(a, b)
       expect(Object.keys(yield* b.tree)).toEqual(["archive/report.txt", "notes.md"])
       expect(b.getChunks()).toBe(before)
+      // The directory the file left is gone there too, not left behind empty.
+      expect(yield* Effect.orDie(b.fs.exists("/sync/docs"))).toBe(false)
 
       yield* Effect.orDie(b.fs.remove("/sync/notes.md"))
       yield* settle(b, a)

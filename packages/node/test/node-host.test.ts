@@ -120,6 +120,21 @@ describe("NodeHost", () => {
     }).pipe(Effect.provide(NodeHost.layer))
   )
 
+  it.scopedLive("removes an empty directory without recursive, and refuses one that holds a file", () =>
+    Effect.gen(function* () {
+      const fs = yield* FileSystem.FileSystem
+      const directory = yield* fs.makeTempDirectoryScoped({ prefix: "meridian-remove-" })
+      yield* fs.makeDirectory(NodePath.join(directory, "empty"))
+      yield* fs.makeDirectory(NodePath.join(directory, "full"))
+      yield* fs.writeFileString(NodePath.join(directory, "full", "kept.txt"), "kept")
+      yield* fs.remove(NodePath.join(directory, "empty"))
+      const refused = yield* Effect.flip(fs.remove(NodePath.join(directory, "full")))
+      expect(refused._tag).toBe("SystemError")
+      expect(yield* fs.exists(NodePath.join(directory, "empty"))).toBe(false)
+      expect(yield* fs.readFileString(NodePath.join(directory, "full", "kept.txt"))).toBe("kept")
+    }).pipe(Effect.provide(NodeHost.layer))
+  )
+
   it.scopedLive("GETs from a real node:http server on port 0", () =>
     Effect.gen(function* () {
       const server = yield* Effect.acquireRelease(

@@ -205,6 +205,9 @@ const randomName = (length: number): Effect.Effect<string> =>
  * directory it reports the directory and its direct children, all descendants with `recursive`;
  * on a file, that file. See {@link FileSystemOptions.watchQueueCapacity} for the bound.
  *
+ * `remove` without `recursive` removes a file or an empty directory (POSIX `remove(3)`), and
+ * refuses a directory that holds anything (ENOTEMPTY), as `NodeHost`'s file system does.
+ *
  * Not simulated: symbolic links (`symlink` fails with `BadArgument`; `readLink` fails EINVAL as on
  * a file that is not a link), owners (`chown` checks the path and keeps nothing), permission
  * checks (`access` only checks existence). Reading a directory opened with `"r"` fails EISDIR.
@@ -391,7 +394,8 @@ export const makeFileSystem = (options: FileSystemOptions = {}): FileSystem.File
     const node = force ? find(syscall, path) : get(syscall, path)
     if (node === undefined) return
     if (node === root) throw notPermitted(syscall, path)
-    if (node._tag === "Directory" && !recursive) throw isDirectory(syscall, path)
+    // Without `recursive` a directory goes only when empty (POSIX remove(3), rmdir), as on NodeHost.
+    if (node._tag === "Directory" && !recursive && node.entries.size > 0) throw notEmpty(syscall, path)
     const { dir, name } = parent(syscall, path)
     dir.entries.delete(name)
     dir.mtime = now

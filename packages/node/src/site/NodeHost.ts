@@ -122,8 +122,44 @@ export const watch =
       })
     )
 
+const codeOf = (cause: unknown): unknown =>
+  typeof cause === "object" && cause !== null ? (cause as { readonly code?: unknown }).code : undefined
+
 /**
- * The disk: NodeFileSystem, with {@link watch} in place of its own.
+ * `FileSystem.remove` as POSIX `remove(3)`: without `recursive`, an empty directory is removed
+ * (`rmdir`, which refuses a directory that is not empty, atomically) where NodeFileSystem's
+ * `fs.rm` refuses every directory (EISDIR). What the simulated disk does too: a module can tidy
+ * an emptied directory without a recursive removal that could take a file written meanwhile.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const remove =
+  (fileSystem: FileSystem.FileSystem): FileSystem.FileSystem["remove"] =>
+  (path, options) =>
+    options?.recursive === true
+      ? fileSystem.remove(path, options)
+      : fileSystem.remove(path, options).pipe(
+          Effect.catchIf(
+            (error) => error._tag === "SystemError" && codeOf(error.cause) === "ERR_FS_EISDIR",
+            () =>
+              Effect.tryPromise({
+                try: () => NFS.promises.rmdir(path),
+                catch: (cause) =>
+                  new PlatformError.SystemError({
+                    module: "FileSystem",
+                    method: "remove",
+                    reason: codeOf(cause) === "ENOENT" ? "NotFound" : "Unknown",
+                    pathOrDescriptor: path,
+                    cause,
+                    description: cause instanceof Error ? cause.message : String(cause)
+                  })
+              })
+          )
+        )
+
+/**
+ * The disk: NodeFileSystem, with {@link watch} and {@link remove} in place of its own.
  *
  * @since 0.1.0
  * @category layers
@@ -131,7 +167,7 @@ export const watch =
 export const fileSystemLayer: Layer.Layer<FileSystem.FileSystem> = Layer.effect(
   FileSystem.FileSystem,
   Effect.map(FileSystem.FileSystem, (fileSystem) =>
-    FileSystem.FileSystem.of({ ...fileSystem, watch: watch(fileSystem) })
+    FileSystem.FileSystem.of({ ...fileSystem, watch: watch(fileSystem), remove: remove(fileSystem) })
   )
 ).pipe(Layer.provide(NodeFileSystem.layer))
 
