@@ -147,6 +147,33 @@ describe("sync client end to end (two devices, the real server over memory store
     })
   )
 
+  it.scoped("the ignore file stays on its device unless both devices share it (opt-in)", () =>
+    Effect.gen(function* () {
+      const { local } = yield* server
+      const a = yield* device(local, "laptop")
+      const b = yield* device(local, "desktop")
+      yield* a.write(".meridianignore", "*.tmp\n")
+      yield* a.write("build.tmp", "scratch")
+      yield* a.write("kept.txt", "kept")
+      yield* settle(a, b)
+      // Each device keeps its own rules: A's file and what it ignores stay on A.
+      expect(Object.keys(yield* b.tree)).toEqual(["kept.txt"])
+      expect(yield* Effect.orDie(b.fs.exists("/sync/.meridianignore"))).toBe(false)
+
+      const c = yield* device(local, "tablet", { shareIgnoreFile: true })
+      const d = yield* device(local, "phone", { shareIgnoreFile: true })
+      yield* c.write(".meridianignore", "*.log\n")
+      yield* c.write("debug.log", "noise")
+      yield* settle(c, d)
+      // Shared: the rules arrive, and D ignores what they say (D's own debug.log is not sent).
+      expect(yield* d.read(".meridianignore")).toBe("*.log\n")
+      yield* d.write("trace.log", "local noise")
+      yield* settle(d, c)
+      expect(Object.keys(yield* c.tree)).not.toContain("trace.log")
+      expect(Object.keys(yield* d.tree)).not.toContain("debug.log")
+    })
+  )
+
   it.scoped("a concurrent edit keeps both: the loser's bytes are a conflict copy on every device", () =>
     Effect.gen(function* () {
       const { local } = yield* server

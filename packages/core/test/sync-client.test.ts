@@ -171,7 +171,10 @@ describe("scanner", () => {
       const big = new Uint8Array(1_000_000).map((_, i) => (i * 7919) % 251)
       yield* fs.writeFile("/f/big.bin", big)
       const files = yield* Scanner.walk("/f", yield* Ignore.load("/f"))
-      expect([...files.keys()]).toEqual([".meridianignore", "big.bin", "docs/a.txt"])
+      // The ignore file is the device's own unless the folder shares it.
+      expect([...files.keys()]).toEqual(["big.bin", "docs/a.txt"])
+      const shared = yield* Scanner.walk("/f", yield* Ignore.load("/f", true))
+      expect([...shared.keys()]).toEqual([".meridianignore", "big.bin", "docs/a.txt"])
       const content = yield* Scanner.content("/f", "big.bin", Settings.make({ readChunkSize: 4096 }))
       const whole = Either.getOrThrow(Manifest.fromBytes(big, Either.getOrThrow(Chunker.make())))
       expect(content.digest).toBe(Manifest.digest(whole))

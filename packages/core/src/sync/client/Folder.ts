@@ -272,7 +272,7 @@ export const make = (
 
     const applyChanges = (changes: ReadonlyArray<Protocol.Change>) =>
       Effect.gen(function* () {
-        const ignore = yield* Ignore.load(options.root)
+        const ignore = yield* Ignore.load(options.root, settings.shareIgnoreFile)
         for (let i = 0; i < changes.length; i++) {
           const change = changes[i]!
           const state = yield* folderState
@@ -331,7 +331,7 @@ export const make = (
     const scan = (scope: "full" | ReadonlyArray<string>) =>
       Effect.gen(function* () {
         yield* setState("scanning")
-        const ignore = yield* Ignore.load(options.root)
+        const ignore = yield* Ignore.load(options.root, settings.shareIgnoreFile)
         const all = yield* index.all
         const entries = new Map<string, LocalEntry>()
         const observed = new Map<string, Planner.Observation>()

@@ -1,7 +1,8 @@
 /**
  * A folder's ignore rules: `.meridianignore` at its top, gitignore syntax (the `ignore` package,
  * which implements git's rules, negation and directory patterns included), plus what is never
- * synced whatever the file says: the folder's own `.meridian/` directory.
+ * synced whatever the file says: the folder's own `.meridian/` directory, and the ignore file
+ * itself unless the folder shares it (`shareIgnoreFile`, opt-in).
  *
  * @since 0.1.0
  */
@@ -39,10 +40,16 @@ export const MAX_IGNORE_FILE_BYTES = 256 * 1024
  * @since 0.1.0
  * @category constructors
  */
-export const fromText = (source: string): Ignore => {
+export const fromText = (source: string, shareIgnoreFile = false): Ignore => {
   const rules = ignoreModule.default().add(source)
   // A path that is not relative (refused by `Paths.validate` anyway) is not matched: `ignore` throws on it.
-  return { source, ignores: (path) => isMeta(path) || (ignoreModule.default.isPathValid(path) && rules.ignores(path)) }
+  return {
+    source,
+    ignores: (path) =>
+      isMeta(path) ||
+      (!shareIgnoreFile && path === IGNORE_FILE) ||
+      (ignoreModule.default.isPathValid(path) && rules.ignores(path))
+  }
 }
 
 /**
@@ -51,12 +58,12 @@ export const fromText = (source: string): Ignore => {
  * @since 0.1.0
  * @category constructors
  */
-export const load = (root: string): Effect.Effect<Ignore, never, FileSystem.FileSystem> =>
+export const load = (root: string, shareIgnoreFile = false): Effect.Effect<Ignore, never, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const path = join(root, IGNORE_FILE)
     const info = yield* Effect.option(fs.stat(path))
     if (Option.isNone(info) || info.value.type !== "File" || Number(info.value.size) > MAX_IGNORE_FILE_BYTES)
-      return fromText("")
-    return fromText(yield* fs.readFileString(path).pipe(Effect.orElseSucceed(() => "")))
+      return fromText("", shareIgnoreFile)
+    return fromText(yield* fs.readFileString(path).pipe(Effect.orElseSucceed(() => "")), shareIgnoreFile)
   })

@@ -59,7 +59,12 @@ export const Settings = Schema.Struct({
   /** Watch the folder (off: periodic scans only). */
   watch: Schema.optionalWith(Schema.Boolean, { default: () => true }),
   /** Follow the server's live events (off: catch-up at each scan only). */
-  live: Schema.optionalWith(Schema.Boolean, { default: () => true })
+  live: Schema.optionalWith(Schema.Boolean, { default: () => true }),
+  /**
+   * Sync the folder's `.meridianignore` with the account's other devices that share theirs
+   * (opt-in: off, each device keeps its own rules and the file is never sent or taken).
+   */
+  shareIgnoreFile: Schema.optionalWith(Schema.Boolean, { default: () => false })
 })
 
 /**
