@@ -18,8 +18,8 @@ const topologyText = readFileSync(
 const lastWriterWins = Effect.runSync(
   Loader.parse(
     topologyText.replace(
-      "n1:\n    region: north\n    tcp: 127.0.0.1:7201\n    http: 127.0.0.1:8201\n    modules:\n      sync: {",
-      "n1:\n    region: north\n    tcp: 127.0.0.1:7201\n    http: 127.0.0.1:8201\n    modules:\n      sync: { lastWriterWins: true, unsafe: true,"
+      "n1:\n    region: north\n    tcp: 127.0.0.1:7301\n    http: 127.0.0.1:8301\n    modules:\n      sync: {",
+      "n1:\n    region: north\n    tcp: 127.0.0.1:7301\n    http: 127.0.0.1:8301\n    modules:\n      sync: { lastWriterWins: true, unsafe: true,"
     )
   )
 )
