@@ -519,11 +519,20 @@ export const makeLocal = (context: Module.SiteContext, settings: Settings, count
         })
       )
 
-    const commit = (account: string, device: string, request: CommitRequest): Effect.Effect<CommitResult, SyncError> =>
+    /**
+     * One commit's records, under the lock: one unit of work (the index and the bookkeeping in one
+     * transaction on a SQLite site: a refusal rolls back what it wrote, and a commit costs one write
+     * to disk rather than one per record).
+     */
+    const commitUnit = (
+      account: string,
+      device: string,
+      request: CommitRequest
+    ): Effect.Effect<ReadonlyArray<Change>, SyncError> =>
       Effect.gen(function* () {
         yield* checkCount("base", request.base)
         const { op, path } = request
-        const changes: Array<Change> = yield* locked(
+        return yield* context.stores.atomically(
           Effect.gen(function* () {
             // The unsafe switch: every commit takes whatever is current as its base.
             const base = settings.lastWriterWins
@@ -579,6 +588,11 @@ export const makeLocal = (context: Module.SiteContext, settings: Settings, count
             }
           })
         )
+      })
+
+    const commit = (account: string, device: string, request: CommitRequest): Effect.Effect<CommitResult, SyncError> =>
+      Effect.gen(function* () {
+        const changes = yield* locked(commitUnit(account, device, request))
         counters.commits++
         yield* publish(account, changes)
         return { changes }
@@ -767,12 +781,26 @@ export const makeLocal = (context: Module.SiteContext, settings: Settings, count
     ): Effect.Effect<ReadonlyArray<CommitOutcome>, SyncError> =>
       requests.length < 1 || requests.length > settings.maxBatchCommits
         ? Effect.fail(invalid(`a batch holds 1 to ${settings.maxBatchCommits} commits, this one ${requests.length}`))
-        : Effect.forEach(requests, (request) =>
-            Effect.match(commit(account, device, request), {
-              onFailure: (error): CommitOutcome => ({ _tag: "Refused", error }),
-              onSuccess: (result): CommitOutcome => ({ _tag: "Committed", result })
-            })
-          )
+        : Effect.gen(function* () {
+            // Under the lock once, in one unit of work: each commit its own nested unit (a savepoint
+            // on SQLite), so a refused one rolls back alone, and the batch reaches the disk once.
+            const outcomes = yield* locked(
+              context.stores.atomically(
+                Effect.forEach(requests, (request) =>
+                  Effect.match(commitUnit(account, device, request), {
+                    onFailure: (error): CommitOutcome => ({ _tag: "Refused", error }),
+                    onSuccess: (changes): CommitOutcome => ({ _tag: "Committed", result: { changes } })
+                  })
+                )
+              )
+            )
+            for (const outcome of outcomes) {
+              if (outcome._tag !== "Committed") continue
+              counters.commits++
+              yield* publish(account, outcome.result.changes)
+            }
+            return outcomes
+          })
 
     const holdsManifest = (account: string, digest: string) =>
       Effect.map(kv.get(NAMESPACE, manifestKey(account, digest)), Option.isSome)
