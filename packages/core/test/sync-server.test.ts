@@ -260,3 +260,101 @@ describe("sync server", () => {
     }).pipe(Effect.provide(stores))
   )
 })
+
+describe("sync server: batches", () => {
+  it.scoped("putChunks keeps the good chunks of a batch and names the bad one; getChunks answers them", () =>
+    Effect.gen(function* () {
+      const sync = yield* start()
+      const s = sync.session("alice", "laptop")
+      const good = [content(3000, 20), content(4000, 21), content(5000, 22)].map((bytes) => ({
+        hash: hashOf(bytes),
+        bytes
+      }))
+      const bad = { hash: hashOf(content(3000, 23)), bytes: content(3000, 24) }
+      const refused = yield* failure(s.putChunks([good[0]!, bad, good[1]!, good[2]!]))
+      expect(refused).toMatchObject({ _tag: "SyncInvalid" })
+      expect((refused as { reason: string }).reason).toContain(bad.hash)
+      for (const g of good) expect((refused as { reason: string }).reason).not.toContain(g.hash)
+      // The good ones are held, the bad one is not.
+      expect(yield* s.missing([...good.map((g) => g.hash), bad.hash])).toEqual([bad.hash])
+      const fetched = yield* s.getChunks(good.map((g) => g.hash))
+      expect(fetched.map((c) => c.hash)).toEqual(good.map((g) => g.hash))
+      expect(fetched.map((c) => c.bytes)).toEqual(good.map((g) => g.bytes))
+      // A smaller budget: a prefix, at least one chunk, to ask again for the rest.
+      const names = good.map((g) => g.hash)
+      expect((yield* s.getChunks(names, 7000)).map((c) => c.hash)).toEqual(names.slice(0, 2))
+      expect((yield* s.getChunks(names, 6999)).map((c) => c.hash)).toEqual(names.slice(0, 1))
+      expect(
+        (yield* s.getChunks(
+          good.map((g) => g.hash),
+          1
+        )).map((c) => c.hash)
+      ).toEqual([good[0]!.hash])
+      // A chunk the account does not hold (another's, or none) is not found.
+      expect(yield* failure(sync.session("bob", "desk").getChunks([good[0]!.hash]))).toMatchObject({
+        _tag: "SyncNotFound"
+      })
+      expect(yield* failure(s.getChunks([good[0]!.hash, bad.hash]))).toMatchObject({ _tag: "SyncNotFound" })
+      // The same chunks again: nothing new, no refusal.
+      yield* s.putChunks(good)
+    }).pipe(Effect.provide(stores))
+  )
+
+  it.scoped("commitMany answers each commit; a conflict in the middle undoes none of the others", () =>
+    Effect.gen(function* () {
+      const sync = yield* start()
+      const laptop = sync.session("alice", "laptop")
+      const phone = sync.session("alice", "phone")
+      yield* upload(phone, "b.txt", 0, content(2000, 30))
+      const files = [content(2000, 31), content(2000, 32), content(2000, 33)].map(cut)
+      yield* laptop.putChunks(files.flatMap((f) => [...f.chunks].map(([hash, bytes]) => ({ hash, bytes }))))
+      const put = (path: string, base: number, f: ReturnType<typeof cut>) => ({
+        path,
+        base,
+        op: {
+          _tag: "Put" as const,
+          mtime: 1,
+          content: { _tag: "Manifest" as const, bytes: Manifest.encode(f.manifest) }
+        }
+      })
+      const outcomes = yield* laptop.commitMany([
+        put("a.txt", 0, files[0]!),
+        put("b.txt", 0, files[1]!), // b.txt is at version 1: a conflict
+        put("c.txt", 0, files[2]!),
+        { path: "a.txt", base: 1, op: { _tag: "Rename", to: "d.txt" } }
+      ])
+      expect(outcomes.map((o) => o._tag)).toEqual(["Committed", "Refused", "Committed", "Committed"])
+      expect(outcomes[1]).toMatchObject({ _tag: "Refused", error: { _tag: "SyncConflict", path: "b.txt", current: 1 } })
+      const page = yield* phone.changes(0)
+      expect(page.entries.map((c) => [c.path, c.entry._tag])).toEqual([
+        ["b.txt", "File"],
+        ["c.txt", "File"],
+        ["a.txt", "Tombstone"],
+        ["d.txt", "File"]
+      ])
+      // b.txt kept the phone's version.
+      expect(page.entries[0]!.device).toBe("phone")
+    }).pipe(Effect.provide(stores))
+  )
+
+  it.scoped("a batch over its bounds is refused whole, with a typed error, and records nothing", () =>
+    Effect.gen(function* () {
+      const sync = yield* start({ maxBatchChunks: 2, maxBatchBytes: 65_536, maxBatchCommits: 2 })
+      const s = sync.session("alice", "laptop")
+      const chunks = [content(1000, 40), content(1000, 41), content(1000, 42)].map((bytes) => ({
+        hash: hashOf(bytes),
+        bytes
+      }))
+      expect(yield* failure(s.putChunks(chunks))).toMatchObject({ _tag: "SyncInvalid" })
+      const large = [content(40_000, 43), content(40_000, 44)].map((bytes) => ({ hash: hashOf(bytes), bytes }))
+      expect(yield* failure(s.putChunks(large))).toMatchObject({ _tag: "SyncInvalid" })
+      expect(yield* s.missing([...chunks, ...large].map((c) => c.hash))).toHaveLength(5)
+      expect(yield* failure(s.getChunks(chunks.map((c) => c.hash)))).toMatchObject({ _tag: "SyncInvalid" })
+      expect(yield* failure(s.getChunks([]))).toMatchObject({ _tag: "SyncInvalid" })
+      const deletes = ["x", "y", "z"].map((path) => ({ path, base: 0, op: { _tag: "Delete" as const } }))
+      expect(yield* failure(s.commitMany(deletes))).toMatchObject({ _tag: "SyncInvalid" })
+      expect(yield* failure(s.commitMany([]))).toMatchObject({ _tag: "SyncInvalid" })
+      expect((yield* s.head).head).toBe(0)
+    }).pipe(Effect.provide(stores))
+  )
+})

@@ -4,6 +4,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as Ping from "@meridian/core/ping/Ping"
 import { hashOf } from "@meridian/core/stores/Blobs"
 import * as Chunker from "@meridian/core/sync/Chunker"
+import * as Frames from "@meridian/core/sync/Frames"
 import * as HttpSession from "@meridian/core/sync/HttpSession"
 import * as Manifest from "@meridian/core/sync/Manifest"
 import type { Event } from "@meridian/core/sync/Protocol"
@@ -190,7 +191,7 @@ describe("sync over HTTP on a real site", () => {
               "regions: { north: {}, south: {} }",
               "sites:",
               `  n1: { region: north, tcp: "127.0.0.1:${ports[0]}", http: "127.0.0.1:${ports[1]}", modules: { ping: {}, sync: {} } }`,
-              `  s1: { region: south, tcp: "127.0.0.1:${ports[2]}", http: "127.0.0.1:${ports[3]}", modules: { ping: {}, sync: {} } }`,
+              `  s1: { region: south, tcp: "127.0.0.1:${ports[2]}", http: "127.0.0.1:${ports[3]}", modules: { ping: {}, sync: { relayBatchBytes: 65536 } } }`,
               "links:",
               "  - { between: [n1, s1] }"
             ].join("\n")
@@ -246,6 +247,121 @@ describe("sync over HTTP on a real site", () => {
           const [h] = [...file.chunks.keys()]
           expect(yield* atHome.getChunk(h!)).toEqual(file.chunks.get(h!))
           expect((yield* device.head).indexId).toBe((yield* atHome.head).indexId)
+
+          // Batches through the relay, in several asks (relayBatchBytes 64 KiB at s1): one bad chunk
+          // refused and named, the good ones kept; fetched back; commits answered each.
+          const files = [content(150_000, 20), content(30_000, 21)].map(cut)
+          const good = files.flatMap((f) => [...f.chunks].map(([hash, bytes]) => ({ hash, bytes })))
+          const bad = { hash: hashOf(content(1000, 22)), bytes: content(1000, 23) }
+          const refused = yield* Effect.flip(device.putChunks([...good.slice(0, 3), bad, ...good.slice(3)]))
+          expect(refused).toMatchObject({ _tag: "SyncInvalid" })
+          expect((refused as { reason: string }).reason).toContain(bad.hash)
+          expect(yield* atHome.missing([...good.map((g) => g.hash), bad.hash])).toEqual([bad.hash])
+          const fetched: Array<{ hash: string; bytes: Uint8Array }> = []
+          while (fetched.length < good.length) {
+            const part = yield* device.getChunks(good.slice(fetched.length).map((g) => g.hash))
+            expect(part.length).toBeGreaterThan(0)
+            fetched.push(...part)
+          }
+          expect(fetched.map((c) => c.hash)).toEqual(good.map((g) => g.hash))
+          expect(fetched.map((c) => Buffer.from(c.bytes))).toEqual(good.map((g) => Buffer.from(g.bytes)))
+          const outcomes = yield* device.commitMany([
+            {
+              path: "big.bin",
+              base: 0,
+              op: { _tag: "Put", mtime: 1, content: { _tag: "Manifest", bytes: Manifest.encode(files[0]!.manifest) } }
+            },
+            { path: "trip.txt", base: 0, op: { _tag: "Delete" } },
+            {
+              path: "small.bin",
+              base: 0,
+              op: { _tag: "Put", mtime: 1, content: { _tag: "Manifest", bytes: Manifest.encode(files[1]!.manifest) } }
+            }
+          ])
+          expect(outcomes.map((o) => o._tag)).toEqual(["Committed", "Refused", "Committed"])
+          expect(outcomes[1]).toMatchObject({ error: { _tag: "SyncConflict", path: "trip.txt", current: 1 } })
+          expect((yield* atHome.changes(0)).entries.map((c) => c.path)).toEqual(["trip.txt", "big.bin", "small.bin"])
+        }).pipe(Effect.provide(client))
+      ),
+    60_000
+  )
+
+  it.live(
+    "batch routes over HTTP: framed chunks in and out, commits answered each, 401, 400 and 413 at the bounds",
+    () =>
+      Effect.scoped(
+        Effect.gen(function* () {
+          const base = yield* oneSite("{ sync: { maxBatchChunks: 4, maxBatchBytes: 65536, maxBatchCommits: 3 } }")
+          const token = yield* Effect.promise(() => login(base, "dora"))
+          const laptop = yield* HttpSession.make({ baseUrl: base, token, device: "laptop" })
+          const file = cut(content(12_000, 30))
+          const chunks = [...file.chunks].map(([hash, bytes]) => ({ hash, bytes }))
+          expect(chunks.length).toBeLessThanOrEqual(4)
+          const bad = { hash: hashOf(content(500, 31)), bytes: content(500, 32) }
+          const refused = yield* Effect.flip(laptop.putChunks([bad, ...chunks.slice(0, 3)]))
+          expect(refused).toMatchObject({ _tag: "SyncInvalid" })
+          expect((refused as { reason: string }).reason).toContain(bad.hash)
+          yield* laptop.putChunks(chunks.slice(3))
+          expect(yield* laptop.missing(chunks.map((c) => c.hash))).toEqual([])
+          const back = yield* laptop.getChunks(chunks.map((c) => c.hash))
+          expect(back.map((c) => Buffer.from(c.bytes))).toEqual(chunks.map((c) => Buffer.from(c.bytes)))
+          const outcomes = yield* laptop.commitMany([
+            {
+              path: "a.txt",
+              base: 0,
+              op: { _tag: "Put", mtime: 1, content: { _tag: "Manifest", bytes: Manifest.encode(file.manifest) } }
+            },
+            { path: "a.txt", base: 0, op: { _tag: "Delete" } },
+            { path: "a.txt", base: 1, op: { _tag: "Rename", to: "b.txt" } }
+          ])
+          expect(outcomes.map((o) => o._tag)).toEqual(["Committed", "Refused", "Committed"])
+          expect(outcomes[1]).toMatchObject({ error: { _tag: "SyncConflict", current: 1 } })
+
+          const go = (path: string, init: Parameters<typeof send>[1] = {}) =>
+            Effect.promise(() => send(`${base}${path}`, init))
+          const auth = { authorization: `Bearer ${token}`, "meridian-device": "laptop" }
+          const octets = { ...auth, "content-type": "application/octet-stream" }
+          const json = { ...auth, "content-type": "application/json" }
+          const framed = Buffer.from(Frames.encode(chunks.slice(0, 1)))
+          // No token: 401 on every batch route.
+          for (const path of ["/v1/sync/chunks", "/v1/sync/chunks/fetch", "/v1/sync/commits"]) {
+            expect((yield* go(path, { method: "POST", body: framed })).status).toBe(401)
+          }
+          // A truncated frame, five chunks where four are the bound: 400; over the bytes: 413.
+          const truncated = yield* go("/v1/sync/chunks", {
+            method: "POST",
+            headers: octets,
+            body: framed.subarray(0, 40)
+          })
+          expect(truncated.status).toBe(400)
+          expect(JSON.parse(truncated.body)).toMatchObject({ error: "SyncInvalid" })
+          const five = Buffer.from(
+            Frames.encode(
+              [0, 1, 2, 3, 4].map((i) => ({ hash: hashOf(content(10, 40 + i)), bytes: content(10, 40 + i) }))
+            )
+          )
+          expect((yield* go("/v1/sync/chunks", { method: "POST", headers: octets, body: five })).status).toBe(400)
+          const huge = Buffer.from(
+            Frames.encode(
+              [0, 1].map((i) => ({ hash: hashOf(content(40_000, 50 + i)), bytes: content(40_000, 50 + i) }))
+            )
+          )
+          expect((yield* go("/v1/sync/chunks", { method: "POST", headers: octets, body: huge })).status).toBe(413)
+          const fiveNames = JSON.stringify({ chunks: [0, 1, 2, 3, 4].map((i) => hashOf(content(10, 40 + i))) })
+          expect((yield* go("/v1/sync/chunks/fetch", { method: "POST", headers: json, body: fiveNames })).status).toBe(
+            400
+          )
+          const unknown = JSON.stringify({ chunks: [hashOf(content(10, 60))] })
+          expect((yield* go("/v1/sync/chunks/fetch", { method: "POST", headers: json, body: unknown })).status).toBe(
+            404
+          )
+          const four = JSON.stringify({
+            commits: ["w", "x", "y", "z"].map((path) => ({ path, base: 0, op: { _tag: "Delete" } }))
+          })
+          expect((yield* go("/v1/sync/commits", { method: "POST", headers: json, body: four })).status).toBe(400)
+          expect((yield* go("/v1/sync/commits", { method: "POST", headers: json, body: "{" })).status).toBe(400)
+          // None of the refused requests recorded anything: a.txt then its rename.
+          expect(JSON.parse((yield* go("/v1/sync/head", { headers: auth })).body)).toMatchObject({ head: 3 })
         }).pipe(Effect.provide(client))
       ),
     60_000
