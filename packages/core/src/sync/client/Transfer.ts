@@ -10,14 +10,13 @@
  * @since 0.1.0
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import { sha256 } from "@noble/hashes/sha2.js"
-import { bytesToHex } from "@noble/hashes/utils.js"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as SubscriptionRef from "effect/SubscriptionRef"
+import type * as Hasher from "../Hasher.js"
 import * as Manifest from "../Manifest.js"
 import * as Protocol from "../Protocol.js"
 import type { LocalEntry, LocalIndexFull, LocalIndexService } from "./LocalIndex.js"
@@ -67,6 +66,8 @@ export interface Context {
   readonly index: LocalIndexService
   readonly settings: Settings.Settings
   readonly status: SubscriptionRef.SubscriptionRef<FolderStatus>
+  /** The SHA-256 that names and checks content (native in a Node daemon, pure JS in the simulator). */
+  readonly hasher: Hasher.Hasher
 }
 
 /**
@@ -102,8 +103,6 @@ export const call = <A>(
     Effect.retry({ schedule: Settings.retrySchedule(ctx.settings), while: transient })
   )
 
-const hashHex = (bytes: Uint8Array) => bytesToHex(sha256(bytes))
-
 /** Tracks one transfer in the status while `body` runs. */
 const tracked = <A, E, R>(
   ctx: Context,
@@ -121,7 +120,15 @@ const tracked = <A, E, R>(
       )
     )
   return Effect.acquireUseRelease(
-    update((list) => [...list, { path, direction, bytes, done: 0 }]),
+    // Something moving: the folder is not idle, whatever command moves it.
+    ctx.status.modify((s) => [
+      undefined,
+      {
+        ...s,
+        state: s.state === "idle" || s.state === "starting" ? "syncing" : s.state,
+        inFlight: [...s.inFlight, { path, direction, bytes, done: 0 }]
+      }
+    ]),
     () => body(progress),
     () => update((list) => list.filter((t) => !(t.path === path && t.direction === direction)))
   )
@@ -204,7 +211,7 @@ export const uploadChunks = (
             const bytes = yield* Scanner.readRange(absolute, at.offset, at.size).pipe(
               Effect.mapError((e) => new Scanner.FileUnreadable({ path, reason: e.message }))
             )
-            if (bytes.length !== at.size || hashHex(bytes) !== hash)
+            if (bytes.length !== at.size || ctx.hasher.sha256(bytes) !== hash)
               return yield* Effect.fail(new Scanner.FileUnreadable({ path, reason: "changed while it was uploaded" }))
             yield* call(ctx, "putChunk", ctx.session.putChunk(hash, bytes))
             yield* progress(bytes.length)
@@ -230,7 +237,8 @@ export const commitContent = (ctx: Context, path: string, base: number, content:
     const baseBytes = yield* ctx.index.manifest(path)
     if (Option.isNone(baseBytes)) return whole
     const baseManifest = Manifest.decode(baseBytes.value)
-    if (Either.isLeft(baseManifest) || Manifest.digest(baseManifest.right) !== entry.value.manifest) return whole
+    if (Either.isLeft(baseManifest) || Manifest.digest(baseManifest.right, ctx.hasher) !== entry.value.manifest)
+      return whole
     const delta = Manifest.encodeDelta(Manifest.diff(baseManifest.right, content.manifest))
     return delta.length < content.encoded.length ? ({ _tag: "Delta", bytes: delta } as const) : whole
   })
@@ -294,7 +302,7 @@ export const local = (
     if (Option.isNone(s)) return { _tag: "Absent" } as const
     if (Option.isSome(entry) && Scanner.statMatches(entry.value, s.value, ctx.settings))
       return { _tag: "Synced", stat: s.value } as const
-    const content = yield* Effect.option(Scanner.content(ctx.root, path, ctx.settings))
+    const content = yield* Effect.option(Scanner.content(ctx.root, path, ctx.settings, ctx.hasher))
     if (Option.isNone(content)) return { _tag: "Modified", stat: s.value, content: undefined } as const
     if (Option.isSome(entry) && !entry.value.deleted && content.value.digest === entry.value.manifest)
       return { _tag: "Synced", stat: content.value.stat } as const
@@ -357,7 +365,7 @@ export const fetchManifest = (ctx: Context, change: Protocol.Change, entry: Prot
     const body = yield* call(
       ctx,
       "manifest",
-      ctx.session.manifest(entry.manifest, Option.isSome(base) ? Manifest.digest(base.value) : undefined)
+      ctx.session.manifest(entry.manifest, Option.isSome(base) ? Manifest.digest(base.value, ctx.hasher) : undefined)
     )
     let manifest: Manifest.Manifest
     if (body._tag === "Manifest") {
@@ -372,7 +380,7 @@ export const fetchManifest = (ctx: Context, change: Protocol.Change, entry: Prot
       if (Either.isLeft(applied)) return yield* Effect.fail(refuse(applied.left.message))
       manifest = applied.right
     }
-    if (Manifest.digest(manifest) !== entry.manifest)
+    if (Manifest.digest(manifest, ctx.hasher) !== entry.manifest)
       return yield* Effect.fail(refuse(`the manifest does not hash to its name ${entry.manifest}`))
     if (manifest.size !== entry.size || manifest.sha256 !== entry.sha256)
       return yield* Effect.fail(refuse("the manifest's size or SHA-256 is not the change's"))
@@ -427,7 +435,7 @@ const assemble = (
     const tmpDir = join(ctx.root, TMP_DIR)
     yield* fs.makeDirectory(tmpDir, { recursive: true }).pipe(Effect.mapError(unreadable))
     const part = join(tmpDir, `${digest}.part`)
-    const whole = sha256.create()
+    const whole = ctx.hasher.create()
     // Resume: keep the prefix of whole chunks that still hash to their names.
     let kept = 0
     let next = 0
@@ -437,7 +445,7 @@ const assemble = (
       for (const c of manifest.chunks) {
         if (offset + c.size > existing.value.size) break
         const bytes = yield* Scanner.readRange(part, offset, c.size).pipe(Effect.mapError(unreadable))
-        if (hashHex(bytes) !== c.hash) break
+        if (ctx.hasher.sha256(bytes) !== c.hash) break
         whole.update(bytes)
         offset += c.size
         next++
@@ -450,11 +458,11 @@ const assemble = (
         const source = sources.get(c.hash)
         if (source !== undefined) {
           const bytes = yield* Effect.option(Scanner.readRange(source.absolute, source.offset, c.size))
-          if (Option.isSome(bytes) && bytes.value.length === c.size && hashHex(bytes.value) === c.hash)
+          if (Option.isSome(bytes) && bytes.value.length === c.size && ctx.hasher.sha256(bytes.value) === c.hash)
             return bytes.value
         }
         const bytes = yield* call(ctx, "getChunk", ctx.session.getChunk(c.hash))
-        if (bytes.length !== c.size || hashHex(bytes) !== c.hash)
+        if (bytes.length !== c.size || ctx.hasher.sha256(bytes) !== c.hash)
           return yield* Effect.fail(refuse(`chunk ${c.hash} does not hash to its name`))
         return bytes
       })
@@ -465,14 +473,16 @@ const assemble = (
           const file = yield* fs
             .open(part, { flag: Option.isSome(existing) ? "a" : "w" })
             .pipe(Effect.mapError(unreadable))
-          // Windows of chunks bounded by the cache bytes, fetched in parallel, written in order.
+          // Windows of chunks bounded by the cache bytes (the folder's, shared by the files moving at
+          // once), fetched in parallel, written in order.
+          const windowBytes = Math.max(1, Math.floor(ctx.settings.chunkCacheBytes / ctx.settings.parallelFiles))
           let i = next
           while (i < manifest.chunks.length) {
             const window: Array<Manifest.ChunkRef> = []
             let bytes = 0
             while (
               i < manifest.chunks.length &&
-              (window.length === 0 || bytes + manifest.chunks[i]!.size <= ctx.settings.chunkCacheBytes)
+              (window.length === 0 || bytes + manifest.chunks[i]!.size <= windowBytes)
             ) {
               bytes += manifest.chunks[i]!.size
               window.push(manifest.chunks[i++]!)
@@ -488,7 +498,7 @@ const assemble = (
         })
       )
     )
-    if (bytesToHex(whole.digest()) !== manifest.sha256) {
+    if (whole.digest() !== manifest.sha256) {
       yield* fs.remove(part).pipe(Effect.ignore)
       return yield* Effect.fail(refuse("the chunks do not make the file the manifest names"))
     }
@@ -496,9 +506,74 @@ const assemble = (
   })
 
 /**
+ * A remote version's bytes, fetched ahead of the moment they are applied: its checked manifest and
+ * the fsynced temp file that holds them (named by the manifest's digest, under `.meridian/tmp`).
+ *
+ * @since 0.1.0
+ * @category download
+ */
+export interface Prepared {
+  readonly digest: string
+  readonly manifest: Manifest.Manifest
+  readonly part: string
+}
+
+/** The quick outcomes of a download: the device already holds the version or its bytes. */
+const held = (ctx: Context, change: Protocol.Change, entry: Protocol.FileEntry) =>
+  Effect.gen(function* () {
+    const current = yield* ctx.index.get(change.path)
+    if (Option.isSome(current) && current.value.version > 0 && current.value.version >= change.version)
+      return { _tag: "Applied", current, before: undefined } as const
+    const before = yield* local(ctx, change.path, current)
+    if (before._tag === "Modified" && before.content !== undefined && before.content.manifest.sha256 === entry.sha256)
+      return { _tag: "Held", current, before } as const
+    if (before._tag === "Synced" && Option.isSome(current) && current.value.sha256 === entry.sha256)
+      return { _tag: "Held", current, before } as const
+    return { _tag: "Needed", current, before } as const
+  })
+
+/** Fetches a version's manifest and bytes into its temp file (reusing chunks the device holds). */
+const fetchVersion = (
+  ctx: Context,
+  change: Protocol.Change,
+  entry: Protocol.FileEntry,
+  before: Local
+): Effect.Effect<Prepared, TransferError, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const manifest = yield* fetchManifest(ctx, change, entry)
+    const same = yield* ctx.index.bySha256(entry.sha256)
+    const sources = yield* localSources(ctx, [
+      ...(before._tag === "Synced" ? [change.path] : []),
+      ...same.map((e) => e.path)
+    ])
+    const part = yield* assemble(ctx, change.path, manifest, entry.manifest, sources)
+    return { digest: entry.manifest, manifest, part }
+  })
+
+/**
+ * Fetches a remote version's bytes ahead of applying it, when the device needs them: several
+ * versions' bytes move at once while {@link download} applies them one by one, in number order.
+ * Writes nothing but the temp file; a version the device holds is none.
+ *
+ * @since 0.1.0
+ * @category download
+ */
+export const prepare = (
+  ctx: Context,
+  change: Protocol.Change,
+  entry: Protocol.FileEntry
+): Effect.Effect<Option.Option<Prepared>, TransferError, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const seen = yield* held(ctx, change, entry)
+    if (seen._tag !== "Needed") return Option.none()
+    return Option.some(yield* fetchVersion(ctx, change, entry, seen.before))
+  })
+
+/**
  * Applies a remote file version at `change.path`. A local change the server has not seen is never
  * overwritten: it becomes a conflict copy first (returned, to upload). A device that already holds
- * the content (after an index reset, or the same edit made twice) only records the number.
+ * the content (after an index reset, or the same edit made twice) only records the number. The
+ * bytes come from `prepared` when {@link prepare} fetched them already.
  *
  * @since 0.1.0
  * @category download
@@ -506,7 +581,8 @@ const assemble = (
 export const download = (
   ctx: Context,
   change: Protocol.Change,
-  entry: Protocol.FileEntry
+  entry: Protocol.FileEntry,
+  prepared?: Prepared
 ): Effect.Effect<ReadonlyArray<string>, TransferError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -516,6 +592,8 @@ export const download = (
     const copies: Array<string> = []
     const current = yield* ctx.index.get(path)
     const before = yield* local(ctx, path, current)
+    // Bytes fetched ahead and not needed after all: their temp file goes.
+    const unused = prepared === undefined ? Effect.void : fs.remove(prepared.part).pipe(Effect.ignore)
     if (before._tag === "Modified" && before.content !== undefined && before.content.manifest.sha256 === entry.sha256) {
       // The device holds this content already: record the number, move nothing.
       const now = yield* Clock.currentTimeMillis
@@ -523,6 +601,7 @@ export const download = (
         fileEntry(path, before.content.stat, before.content, change.version, change.seq, now),
         before.content.encoded
       )
+      yield* unused
       return copies
     }
     if (before._tag === "Synced" && Option.isSome(current) && current.value.sha256 === entry.sha256) {
@@ -532,12 +611,13 @@ export const download = (
         { ...current.value, version: change.version, seq: change.seq, mtime: before.stat.mtime, checkedAt: now },
         Option.getOrUndefined(bytes)
       )
+      yield* unused
       return copies
     }
-    const manifest = yield* fetchManifest(ctx, change, entry)
-    const same = yield* ctx.index.bySha256(entry.sha256)
-    const sources = yield* localSources(ctx, [...(before._tag === "Synced" ? [path] : []), ...same.map((e) => e.path)])
-    const part = yield* assemble(ctx, path, manifest, entry.manifest, sources)
+    const { manifest, part } =
+      prepared !== undefined && prepared.digest === entry.manifest
+        ? prepared
+        : yield* fetchVersion(ctx, change, entry, before)
     // The target may have changed while the chunks moved: look again right before the rename.
     const now = yield* local(ctx, path, current)
     if (now._tag === "Modified")
