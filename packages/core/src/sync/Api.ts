@@ -17,8 +17,11 @@ import { Authentication } from "../api/SiteApi.js"
 import { ChangesQuery, EventsQuery, ManifestQuery, VersionsQuery } from "./Http.js"
 import {
   ChangesPage,
+  CommitManyRequest,
+  CommitManyResponse,
   CommitRequest,
   CommitResult,
+  FetchChunksRequest,
   MissingRequest,
   MissingResponse,
   RestoreRequest,
@@ -68,6 +71,42 @@ export const Api = HttpApi.make("sync").add(
         .setPayload(Bytes("the chunk's bytes; they must hash to its name"))
         .addSuccess(HttpApiSchema.Empty(204))
         .annotate(OpenApi.Summary, "Upload one chunk (kept for the account until a commit names it, or it expires)")
+    )
+    .add(
+      HttpApiEndpoint.post("putChunks", "/v1/sync/chunks")
+        .setHeaders(Device)
+        .setPayload(
+          Bytes(
+            "many chunks, each framed as its 32-byte SHA-256, its length as an unsigned LEB128 varint, then its " +
+              "bytes; at most maxBatchChunks (default 1024) chunks and maxBatchBytes (default 16 MiB) of bytes (413 " +
+              "past it). Each is checked on its own: the good ones are kept, the others named in one 400"
+          )
+        )
+        .addSuccess(HttpApiSchema.Empty(204))
+        .annotate(OpenApi.Summary, "Upload many chunks in one request")
+    )
+    .add(
+      HttpApiEndpoint.post("getChunks", "/v1/sync/chunks/fetch")
+        .setHeaders(Device)
+        .setPayload(FetchChunksRequest)
+        .addSuccess(
+          Bytes(
+            "the chunks in the order asked, framed as the upload's: as many as fit in maxBytes (and the site's " +
+              "maxBatchBytes), at least one; ask again for the rest"
+          )
+        )
+        .annotate(OpenApi.Summary, "Many chunks the account holds in one answer")
+    )
+    .add(
+      HttpApiEndpoint.post("commitMany", "/v1/sync/commits")
+        .setHeaders(Device)
+        .setPayload(CommitManyRequest)
+        .addSuccess(CommitManyResponse)
+        .annotate(
+          OpenApi.Summary,
+          "Many commits (at most maxBatchCommits, default 1000), each its own unit: one outcome each, " +
+            "Committed or Refused with its error; one refused undoes no other"
+        )
     )
     .add(
       HttpApiEndpoint.get("getChunk", "/v1/sync/chunks/:sha256")

@@ -48,6 +48,11 @@ export class Writer {
     }
     this.bytes[this.at++] = rest
   }
+  /** Raw bytes, as they are. */
+  raw(data: Uint8Array): void {
+    this.bytes.set(data, this.at)
+    this.at += data.length
+  }
   /** A lowercase hex SHA-256 as its 32 bytes. */
   hash(hex: string): void {
     for (let i = 0; i < 32; i++) this.bytes[this.at++] = parseInt(hex.slice(2 * i, 2 * i + 2), 16)
@@ -101,6 +106,17 @@ export class Reader {
     }
     this.fail(`a varint longer than ${MAX_VARINT_BYTES} bytes at byte ${this.at}`)
     return 0
+  }
+  /** The next `length` bytes, as a view (not a copy). */
+  raw(length: number): Uint8Array {
+    if (this.problem !== undefined) return new Uint8Array(0)
+    if (this.remaining < length) {
+      this.fail(`truncated at byte ${this.bytes.length}`)
+      return new Uint8Array(0)
+    }
+    const out = this.bytes.subarray(this.at, this.at + length)
+    this.at += length
+    return out
   }
   /** 32 bytes as a lowercase hex SHA-256. */
   hash(): string {

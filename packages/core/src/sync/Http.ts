@@ -13,6 +13,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import type * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
@@ -20,10 +21,14 @@ import * as Stream from "effect/Stream"
 import * as Answer from "../api/Answer.js"
 import * as Refusals from "../api/Refusals.js"
 import type { IdentityService } from "../stores/Identity.js"
+import * as Frames from "./Frames.js"
 import {
+  CommitManyRequest,
+  CommitManyResponse,
   CommitRequest,
   DeviceName,
   Event,
+  FetchChunksRequest,
   MAX_MISSING_QUERY,
   MissingRequest,
   RestoreRequest,
@@ -193,6 +198,9 @@ export const routes = (
   /** Room for base64 and the JSON around the largest manifest a commit may carry. */
   const commitBodyBytes = Math.ceil((settings.maxContentBytes * 4) / 3) + 64 * 1024
 
+  const frameLimits: Frames.Limits = { maxChunks: settings.maxBatchChunks, maxChunkBytes: settings.maxChunkBytes }
+  const encodeOutcomes = Schema.encodeSync(CommitManyResponse)
+
   return HttpLayerRouter.addAll([
     route(
       "GET",
@@ -231,6 +239,41 @@ export const routes = (
         yield* s.putChunk(hash, data)
         return HttpServerResponse.empty({ status: 204 })
       }).pipe(HttpIncomingMessage.withMaxBodySize(Option.some(settings.maxChunkBytes)))
+    ),
+    route(
+      "POST",
+      "/v1/sync/chunks",
+      Effect.gen(function* () {
+        const s = yield* session
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const data = new Uint8Array(yield* request.arrayBuffer)
+        const chunks = Frames.decode(data, frameLimits)
+        if (Either.isLeft(chunks)) return yield* invalid(`the batch: ${chunks.left}`)
+        yield* s.putChunks(chunks.right)
+        return HttpServerResponse.empty({ status: 204 })
+      }).pipe(
+        HttpIncomingMessage.withMaxBodySize(
+          Option.some(settings.maxBatchBytes + settings.maxBatchChunks * Frames.FRAME_OVERHEAD)
+        )
+      )
+    ),
+    route(
+      "POST",
+      "/v1/sync/chunks/fetch",
+      Effect.gen(function* () {
+        const s = yield* session
+        const request = yield* body(FetchChunksRequest)
+        return bytes(Frames.encode(yield* s.getChunks(request.chunks, request.maxBytes)))
+      }).pipe(HttpIncomingMessage.withMaxBodySize(Option.some(settings.maxBatchChunks * 70 + 1024)))
+    ),
+    route(
+      "POST",
+      "/v1/sync/commits",
+      Effect.gen(function* () {
+        const s = yield* session
+        const request = yield* body(CommitManyRequest)
+        return HttpServerResponse.unsafeJson(encodeOutcomes({ outcomes: yield* s.commitMany(request.commits) }))
+      }).pipe(HttpIncomingMessage.withMaxBodySize(Option.some(Math.max(commitBodyBytes, settings.maxBatchBytes))))
     ),
     route(
       "GET",

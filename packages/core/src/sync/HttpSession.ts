@@ -14,12 +14,17 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
+import * as Either from "effect/Either"
+import * as Frames from "./Frames.js"
 import { CONTENT_HEADER, DEVICE_HEADER } from "./Http.js"
 import {
   ChangesPage,
+  CommitManyRequest,
+  CommitManyResponse,
   CommitRequest,
   CommitResult,
   Event,
+  MAX_BATCH_CHUNKS,
   MissingResponse,
   type Session,
   SyncBusy,
@@ -43,6 +48,11 @@ export interface Options {
   readonly device: string
   /** An event (or a line) of the event stream longer than this ends it: default 1 MiB. */
   readonly maxEventChars?: number
+  /**
+   * The largest chunk a batch download may hold, checked as it is decoded: default the chunker's
+   * ceiling (16 MiB).
+   */
+  readonly maxChunkBytes?: number
 }
 
 const Refusal = Schema.Struct({
@@ -86,6 +96,11 @@ export const make = (options: Options): Effect.Effect<Session, never, HttpClient
   Effect.map(HttpClient.HttpClient, (client): Session => {
     const base = options.baseUrl.replace(/\/+$/, "")
     const maxEventChars = options.maxEventChars ?? 1024 * 1024
+    const frameLimits: Frames.Limits = {
+      maxChunks: MAX_BATCH_CHUNKS * 100,
+      maxChunkBytes: options.maxChunkBytes ?? 16 * 1024 * 1024
+    }
+    const encodeCommits = Schema.encodeSync(CommitManyRequest)
     const prepare = (request: HttpClientRequest.HttpClientRequest) =>
       request.pipe(
         HttpClientRequest.prependUrl(base),
@@ -169,6 +184,40 @@ export const make = (options: Options): Effect.Effect<Session, never, HttpClient
             r.headers[CONTENT_HEADER] === "Delta"
               ? { _tag: "Delta", bytes: r.bytes }
               : { _tag: "Manifest", bytes: r.bytes }
+        ),
+      putChunks: (chunks) =>
+        Effect.asVoid(
+          bytes(
+            HttpClientRequest.post("/v1/sync/chunks").pipe(
+              HttpClientRequest.bodyUint8Array(Frames.encode(chunks), Frames.CONTENT_TYPE)
+            )
+          )
+        ),
+      getChunks: (hashes, maxBytes) =>
+        Effect.flatMap(
+          bytes(
+            HttpClientRequest.post("/v1/sync/chunks/fetch").pipe(
+              HttpClientRequest.bodyUnsafeJson({ chunks: [...hashes], ...(maxBytes === undefined ? {} : { maxBytes }) })
+            )
+          ),
+          (r) =>
+            Either.match(Frames.decode(r.bytes, frameLimits), {
+              onLeft: (problem) =>
+                Effect.fail(
+                  new SyncHomeUnreachable({ region: "?", reason: `an answer that does not decode: ${problem}` })
+                ),
+              onRight: (chunks) => Effect.succeed(chunks)
+            })
+        ),
+      commitMany: (requests) =>
+        Effect.map(
+          json(
+            CommitManyResponse,
+            HttpClientRequest.post("/v1/sync/commits").pipe(
+              HttpClientRequest.bodyUnsafeJson(encodeCommits({ commits: [...requests] }))
+            )
+          ),
+          (r) => r.outcomes
         ),
       commit: (request) =>
         json(

@@ -12,6 +12,11 @@
  * A commit on a base that is not current is refused with {@link SyncConflict}: the device keeps
  * its bytes as a conflict copy. Live changes arrive as {@link Session.events}.
  *
+ * Batches: {@link Session.putChunks}, {@link Session.getChunks} and {@link Session.commitMany} do
+ * in one request what the single operations do in many (a folder of small files costs a few round
+ * trips rather than five per file), each bounded by the server's settings (their defaults here:
+ * {@link MAX_BATCH_CHUNKS}, {@link MAX_BATCH_BYTES}, {@link MAX_BATCH_COMMITS}).
+ *
  * @since 0.1.0
  */
 import type * as Effect from "effect/Effect"
@@ -454,6 +459,94 @@ export const SyncError = Schema.Union(
  */
 export type SyncError = typeof SyncError.Type
 
+// ---- batches ------------------------------------------------------------------------------------
+
+/**
+ * The most chunks one {@link Session.putChunks} or {@link Session.getChunks} carries, by default
+ * (the server's `maxBatchChunks`).
+ *
+ * @since 0.1.0
+ * @category bounds
+ */
+export const MAX_BATCH_CHUNKS = 1024
+
+/**
+ * The most chunk bytes one {@link Session.putChunks} carries, and one answer of
+ * {@link Session.getChunks}, by default (the server's `maxBatchBytes`): 16 MiB.
+ *
+ * @since 0.1.0
+ * @category bounds
+ */
+export const MAX_BATCH_BYTES = 16 * 1024 * 1024
+
+/**
+ * The most commits one {@link Session.commitMany} carries, by default (the server's `maxBatchCommits`).
+ *
+ * @since 0.1.0
+ * @category bounds
+ */
+export const MAX_BATCH_COMMITS = 1000
+
+/**
+ * A chunk's name and bytes, as batches carry them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ChunkData {
+  readonly hash: string
+  readonly bytes: Uint8Array
+}
+
+/**
+ * `POST /v1/sync/chunks/fetch`: which chunks, and at most how many bytes of them in the answer
+ * (the server's `maxBatchBytes` when absent or larger).
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const FetchChunksRequest = Schema.Struct({
+  chunks: Schema.Array(Sha256).pipe(Schema.minItems(1)),
+  maxBytes: Schema.optional(Schema.Int.pipe(Schema.positive()))
+}).annotations({ identifier: "SyncFetchChunksRequest" })
+
+/**
+ * `POST /v1/sync/commits`: commits, each its own unit.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CommitManyRequest = Schema.Struct({
+  commits: Schema.Array(CommitRequest).pipe(Schema.minItems(1))
+}).annotations({ identifier: "SyncCommitManyRequest" })
+
+/**
+ * What became of one commit of a {@link Session.commitMany}: recorded, or refused with its wire error.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CommitOutcome = Schema.Union(
+  Schema.TaggedStruct("Committed", { result: CommitResult }),
+  Schema.TaggedStruct("Refused", { error: SyncError })
+).annotations({ identifier: "SyncCommitOutcome" })
+
+/**
+ * @since 0.1.0
+ * @category schemas
+ */
+export type CommitOutcome = typeof CommitOutcome.Type
+
+/**
+ * The answer of `POST /v1/sync/commits`: one outcome per commit, in the request's order.
+ *
+ * @since 0.1.0
+ * @category schemas
+ */
+export const CommitManyResponse = Schema.Struct({
+  outcomes: Schema.Array(CommitOutcome)
+}).annotations({ identifier: "SyncCommitManyResponse" })
+
 // ---- the session ---------------------------------------------------------------------------------
 
 /**
@@ -476,11 +569,33 @@ export interface Session {
   /** One chunk the account holds. */
   readonly getChunk: (hash: string) => Effect.Effect<Uint8Array, SyncError>
   /**
+   * Uploads several chunks (at most the server's `maxBatchChunks`, `maxBatchBytes` of bytes, else
+   * {@link SyncInvalid}). Each is checked on its own: those whose bytes do not hash to their name
+   * are refused with one {@link SyncInvalid} naming them, and the good ones are kept all the same.
+   */
+  readonly putChunks: (chunks: ReadonlyArray<ChunkData>) => Effect.Effect<void, SyncError>
+  /**
+   * Chunks the account holds (at most `maxBatchChunks` named), in the order asked: as many as fit
+   * in `maxBytes` (and the server's `maxBatchBytes`), at least one; the caller asks again for the
+   * rest. A chunk the account does not hold is {@link SyncNotFound}.
+   */
+  readonly getChunks: (
+    hashes: ReadonlyArray<string>,
+    maxBytes?: number
+  ) => Effect.Effect<ReadonlyArray<ChunkData>, SyncError>
+  /**
    * The manifest `digest` of a version the account holds (current or kept); as a delta against
    * `base` when the device holds that manifest and a delta is smaller.
    */
   readonly manifest: (digest: string, base?: string) => Effect.Effect<ManifestBody, SyncError>
   readonly commit: (request: CommitRequest) => Effect.Effect<CommitResult, SyncError>
+  /**
+   * Several commits (at most the server's `maxBatchCommits`), each its own unit as if committed
+   * alone, in order: one outcome each (its result or its refusal); one refused undoes no other.
+   */
+  readonly commitMany: (
+    requests: ReadonlyArray<CommitRequest>
+  ) => Effect.Effect<ReadonlyArray<CommitOutcome>, SyncError>
   /** The path's kept older versions, newest first. */
   readonly versions: (path: string) => Effect.Effect<ReadonlyArray<Version>, SyncError>
   readonly restore: (path: string, version: number) => Effect.Effect<CommitResult, SyncError>

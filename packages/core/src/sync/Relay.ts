@@ -18,6 +18,7 @@
  */
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
@@ -29,6 +30,8 @@ import * as KernelProtocol from "../kernel/Protocol.js"
 import type * as Module from "../site/Module.js"
 import {
   ChangesPage,
+  type ChunkData,
+  CommitOutcome,
   CommitRequest,
   CommitResult,
   Content,
@@ -128,6 +131,44 @@ export class Commit extends Schema.TaggedRequest<Commit>()("SyncCommit", {
   payload: { ...Who, request: CommitRequest }
 }) {}
 
+const Chunk = Schema.Struct({ hash: Sha256, bytes: Schema.Uint8ArrayFromBase64 })
+
+/**
+ * A part of a batch upload (at most `relayBatchBytes` of chunks).
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class PutChunks extends Schema.TaggedRequest<PutChunks>()("SyncPutChunks", {
+  failure: SyncError,
+  success: Schema.Void,
+  payload: { ...Who, chunks: Schema.Array(Chunk) }
+}) {}
+
+/**
+ * A batch download: the home answers as many as fit in `maxBytes` (at least one).
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class GetChunks extends Schema.TaggedRequest<GetChunks>()("SyncGetChunks", {
+  failure: SyncError,
+  success: Schema.Struct({ chunks: Schema.Array(Chunk) }),
+  payload: { ...Who, hashes: Schema.Array(Sha256), maxBytes: Schema.Int.pipe(Schema.positive()) }
+}) {}
+
+/**
+ * A part of a batch of commits (at most `relayBatchBytes` of manifests and deltas).
+ *
+ * @since 0.1.0
+ * @category protocol
+ */
+export class CommitMany extends Schema.TaggedRequest<CommitMany>()("SyncCommitMany", {
+  failure: SyncError,
+  success: Schema.Array(CommitOutcome),
+  payload: { ...Who, requests: Schema.Array(CommitRequest) }
+}) {}
+
 /**
  * @since 0.1.0
  * @category protocol
@@ -165,14 +206,29 @@ export const SyncProtocol = KernelProtocol.make(
   GetManifest,
   Commit,
   Versions,
-  Restore
+  Restore,
+  PutChunks,
+  GetChunks,
+  CommitMany
 )
 
 /**
  * @since 0.1.0
  * @category protocol
  */
-export type Message = Head | Changes | Missing | PutChunk | GetChunk | GetManifest | Commit | Versions | Restore
+export type Message =
+  | Head
+  | Changes
+  | Missing
+  | PutChunk
+  | GetChunk
+  | GetManifest
+  | Commit
+  | Versions
+  | Restore
+  | PutChunks
+  | GetChunks
+  | CommitMany
 
 /**
  * The sites of `region` that run `sync`, the home (the first by name) first.
@@ -207,10 +263,33 @@ export const actor = (local: Local, settings: Settings) =>
         SyncGetManifest: (m: GetManifest) => local.session(m.account, m.device).manifest(m.digest, m.base),
         SyncCommit: (m: Commit) => local.session(m.account, m.device).commit(m.request),
         SyncVersions: (m: Versions) => local.session(m.account, m.device).versions(m.path),
-        SyncRestore: (m: Restore) => local.session(m.account, m.device).restore(m.path, m.version)
+        SyncRestore: (m: Restore) => local.session(m.account, m.device).restore(m.path, m.version),
+        SyncPutChunks: (m: PutChunks) => local.session(m.account, m.device).putChunks(m.chunks),
+        SyncGetChunks: (m: GetChunks) =>
+          Effect.map(local.session(m.account, m.device).getChunks(m.hashes, m.maxBytes), (chunks) => ({ chunks })),
+        SyncCommitMany: (m: CommitMany) => local.session(m.account, m.device).commitMany(m.requests)
       }),
     { mailboxCapacity: settings.mailboxCapacity }
   )
+
+/** `items` in order, in parts of at most `budget` by `size` (an item larger alone is a part alone). */
+const parts = <A>(items: ReadonlyArray<A>, size: (item: A) => number, budget: number): Array<Array<A>> => {
+  const out: Array<Array<A>> = []
+  let part: Array<A> = []
+  let used = 0
+  for (const item of items) {
+    const n = size(item)
+    if (part.length > 0 && used + n > budget) {
+      out.push(part)
+      part = []
+      used = 0
+    }
+    part.push(item)
+    used += n
+  }
+  if (part.length > 0) out.push(part)
+  return out
+}
 
 const isAskError = (e: unknown): e is AskError =>
   typeof e === "object" &&
@@ -271,6 +350,55 @@ export const session = (
     commit: (request) => ask(new Commit({ ...who, request })),
     versions: (path) => ask(new Versions({ ...who, path })),
     restore: (path, version) => ask(new Restore({ ...who, path, version })),
+    putChunks: (chunks) =>
+      Effect.gen(function* () {
+        let total = 0
+        for (const c of chunks) total += c.bytes.length
+        if (chunks.length > settings.maxBatchChunks || total > settings.maxBatchBytes) {
+          return yield* new SyncInvalid({
+            reason: `a batch is at most ${settings.maxBatchChunks} chunks and ${settings.maxBatchBytes} bytes`
+          })
+        }
+        // In asks under the frame bound; a part refused for bad chunks does not stop the others.
+        const refusals: Array<string> = []
+        for (const part of parts(chunks, (c) => c.bytes.length, settings.relayBatchBytes)) {
+          const done = yield* Effect.either(ask(new PutChunks({ ...who, chunks: part })))
+          if (Either.isLeft(done)) {
+            if (done.left._tag !== "SyncInvalid") return yield* done.left
+            refusals.push(done.left.reason)
+          }
+        }
+        if (refusals.length > 0) return yield* new SyncInvalid({ reason: refusals.join("; ") })
+      }),
+    getChunks: (hashes, maxBytes) =>
+      Effect.map(
+        ask(
+          new GetChunks({
+            ...who,
+            hashes: [...hashes],
+            maxBytes: Math.min(maxBytes ?? settings.relayBatchBytes, settings.relayBatchBytes)
+          })
+        ),
+        (r): ReadonlyArray<ChunkData> => r.chunks
+      ),
+    commitMany: (requests) =>
+      requests.length < 1 || requests.length > settings.maxBatchCommits
+        ? Effect.fail(
+            new SyncInvalid({
+              reason: `a batch holds 1 to ${settings.maxBatchCommits} commits, this one ${requests.length}`
+            })
+          )
+        : Effect.map(
+            Effect.forEach(
+              parts(
+                requests,
+                (r) => (r.op._tag === "Put" ? r.op.content.bytes.length : 0) + r.path.length,
+                settings.relayBatchBytes
+              ),
+              (part) => ask(new CommitMany({ ...who, requests: part }))
+            ),
+            (outcomes) => outcomes.flat()
+          ),
     events: (after) =>
       Stream.unwrapScoped(
         Effect.gen(function* () {

@@ -41,17 +41,21 @@ import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import * as Stream from "effect/Stream"
 import type * as Module from "../site/Module.js"
-import { hashOf } from "../stores/Blobs.js"
 import type * as SyncIndex from "../stores/SyncIndex.js"
 import * as Chunker from "./Chunker.js"
 import * as Manifest from "./Manifest.js"
 import {
   type Change,
+  type ChunkData,
   ChunksMissing,
+  type CommitOutcome,
   type CommitRequest,
   type CommitResult,
   type Content,
   type Event,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_CHUNKS,
+  MAX_BATCH_COMMITS,
   MAX_MISSING_QUERY,
   QuotaExceeded,
   type Session,
@@ -93,6 +97,19 @@ export const Settings = Schema.Struct({
    * room for base64, so that a relayed commit always fits (60,000 chunks, 3.7 GiB at 64 KiB).
    */
   maxContentBytes: int(1024, 2 * 1024 * 1024, 2 * 1024 * 1024),
+  /** Chunks one batch upload (`putChunks`) carries, or one batch download names, at most (400 past it). */
+  maxBatchChunks: int(1, 100_000, MAX_BATCH_CHUNKS),
+  /** Chunk bytes one batch upload carries, and one batch download answers, at most (413 past it). */
+  maxBatchBytes: int(64 * 1024, 1024 ** 3, MAX_BATCH_BYTES),
+  /** Commits one `commitMany` carries at most (400 past it). */
+  maxBatchCommits: int(1, 100_000, MAX_BATCH_COMMITS),
+  /** Chunks of one batch written to the blob store at once. */
+  batchWriteConcurrency: int(1, 256, 8),
+  /**
+   * Chunk or manifest bytes one relayed ask carries at most: a batch relayed to the account's
+   * home goes in asks of this size, under the kernel's 4 MiB frame with room for base64.
+   */
+  relayBatchBytes: int(64 * 1024, 2.5 * 1024 * 1024, 2 * 1024 * 1024),
   /** Bytes an account has uploaded but not yet committed; more uploads wait (503). */
   maxPendingBytes: int(1, Number.MAX_SAFE_INTEGER, 1024 ** 3),
   /** Chunks an account has uploaded but not yet committed. */
@@ -595,41 +612,117 @@ export const makeLocal = (context: Module.SiteContext, settings: Settings, count
 
     // ---- chunks ----------------------------------------------------------------------------
 
-    const putChunk = (account: string, hash: string, bytes: Uint8Array): Effect.Effect<void, SyncError> =>
+    /**
+     * Stores a batch of chunks: each checked on its own (name, size, bytes hashing to the name: the
+     * blob store hashes them as it stores them, so they are hashed once), the records of all that
+     * were new written in one unit of work; the refused ones named in one {@link SyncInvalid}.
+     */
+    const putChunks = (account: string, chunks: ReadonlyArray<ChunkData>): Effect.Effect<void, SyncError> =>
       Effect.gen(function* () {
-        yield* checkHash("the chunk's name", hash)
-        if (bytes.length < 1 || bytes.length > settings.maxChunkBytes) {
-          return yield* invalid(`a chunk is 1 to ${settings.maxChunkBytes} bytes, this one ${bytes.length}`)
+        if (chunks.length > settings.maxBatchChunks) {
+          return yield* invalid(`at most ${settings.maxBatchChunks} chunks per batch, this one ${chunks.length}`)
         }
-        if (hashOf(bytes) !== hash) return yield* invalid(`the bytes do not hash to ${hash}`)
-        if (yield* holdsChunk(account, hash)) return
-        const pending = yield* pendingOf(account)
-        if (pending.chunks + 1 > settings.maxPendingChunks || pending.bytes + bytes.length > settings.maxPendingBytes) {
-          return yield* new SyncBusy({
-            reason: `${pending.chunks} chunks (${pending.bytes} bytes) uploaded and not committed: commit first`
-          })
+        let total = 0
+        for (const c of chunks) total += c.bytes.length
+        if (total > settings.maxBatchBytes) {
+          return yield* invalid(`at most ${settings.maxBatchBytes} bytes of chunks per batch, this one ${total}`)
         }
-        const before = yield* blobs.stat(hash)
-        yield* blobs.put(bytes).pipe(Effect.mapError(() => new SyncBusy({ reason: "the site's blob store is full" })))
-        const until = (yield* now) + settings.pendingTtlSeconds * 1000
-        const added = yield* locked(
-          Effect.gen(function* () {
-            if (yield* holdsChunk(account, hash)) return false
-            yield* context.stores.atomically(
-              Effect.gen(function* () {
-                yield* write(ChunkRecord, chunkKey(account, hash), { size: bytes.length, uses: 0 })
-                yield* write(UploadRecord, uploadKey(account, hash), { size: bytes.length, until })
-                yield* changePending(account, 1, bytes.length)
-              })
-            )
-            return true
-          })
-        ).pipe(Effect.tapError(() => releaseBlob(hash)))
-        if (!added) return yield* releaseBlob(hash)
-        counters.chunksUploaded++
-        counters.bytesUploaded += bytes.length
-        if (Option.isSome(before)) counters.bytesDeduplicated += bytes.length
+        const refused: Array<{ readonly hash: string; readonly reason: string }> = []
+        const fresh: Array<ChunkData> = []
+        const seen = new Set<string>()
+        for (const c of chunks) {
+          if (!SHA256.test(c.hash)) {
+            refused.push({ hash: c.hash.slice(0, 64), reason: "the chunk's name is not a lowercase hex SHA-256" })
+          } else if (c.bytes.length < 1 || c.bytes.length > settings.maxChunkBytes) {
+            refused.push({
+              hash: c.hash,
+              reason: `a chunk is 1 to ${settings.maxChunkBytes} bytes, this one ${c.bytes.length}`
+            })
+          } else if (!seen.has(c.hash)) {
+            seen.add(c.hash)
+            if (!(yield* holdsChunk(account, c.hash))) fresh.push(c)
+          }
+        }
+        if (fresh.length > 0) {
+          const pending = yield* pendingOf(account)
+          let bytes = 0
+          for (const c of fresh) bytes += c.bytes.length
+          if (
+            pending.chunks + fresh.length > settings.maxPendingChunks ||
+            pending.bytes + bytes > settings.maxPendingBytes
+          ) {
+            return yield* new SyncBusy({
+              reason: `${pending.chunks} chunks (${pending.bytes} bytes) uploaded and not committed: commit first`
+            })
+          }
+        }
+        // Stored outside the lock (the blob store takes its own); each put is one blob reference.
+        const stored = yield* Effect.forEach(
+          fresh,
+          (c) =>
+            Effect.gen(function* () {
+              const before = yield* blobs.stat(c.hash)
+              const info = yield* blobs
+                .put(c.bytes)
+                .pipe(Effect.mapError(() => new SyncBusy({ reason: "the site's blob store is full" })))
+              if (info.hash !== c.hash) {
+                yield* Effect.ignore(blobs.release(info.hash))
+                refused.push({ hash: c.hash, reason: "the bytes do not hash to its name" })
+                return undefined
+              }
+              return { chunk: c, deduplicated: Option.isSome(before) }
+            }).pipe(Effect.either),
+          { concurrency: settings.batchWriteConcurrency }
+        )
+        const good = stored.flatMap((s) => (Either.isRight(s) && s.right !== undefined ? [s.right] : []))
+        const failed = stored.find(Either.isLeft)
+        if (good.length > 0) {
+          const until = (yield* now) + settings.pendingTtlSeconds * 1000
+          const duplicates = yield* locked(
+            Effect.gen(function* () {
+              const added: Array<(typeof good)[number]> = []
+              const duplicates: Array<string> = []
+              for (const g of good) {
+                if (yield* holdsChunk(account, g.chunk.hash)) duplicates.push(g.chunk.hash)
+                else added.push(g)
+              }
+              if (added.length === 0) return duplicates
+              let bytes = 0
+              for (const g of added) bytes += g.chunk.bytes.length
+              yield* context.stores.atomically(
+                Effect.gen(function* () {
+                  for (const { chunk } of added) {
+                    yield* write(ChunkRecord, chunkKey(account, chunk.hash), { size: chunk.bytes.length, uses: 0 })
+                    yield* write(UploadRecord, uploadKey(account, chunk.hash), { size: chunk.bytes.length, until })
+                  }
+                  yield* changePending(account, added.length, bytes)
+                })
+              )
+              for (const g of added) {
+                counters.chunksUploaded++
+                counters.bytesUploaded += g.chunk.bytes.length
+                if (g.deduplicated) counters.bytesDeduplicated += g.chunk.bytes.length
+              }
+              return duplicates
+            })
+          ).pipe(Effect.tapError(() => Effect.forEach(good, (g) => releaseBlob(g.chunk.hash), { discard: true })))
+          yield* Effect.forEach(duplicates, releaseBlob, { discard: true })
+        }
+        if (failed !== undefined && Either.isLeft(failed)) return yield* failed.left
+        if (refused.length === 1) return yield* invalid(`chunk ${refused[0]!.hash}: ${refused[0]!.reason}`)
+        if (refused.length > 1) {
+          return yield* invalid(
+            `${refused.length} chunks refused (the others were kept): ` +
+              refused
+                .slice(0, 10)
+                .map((r) => `${r.hash}: ${r.reason}`)
+                .join("; ")
+          )
+        }
       })
+
+    const putChunk = (account: string, hash: string, bytes: Uint8Array): Effect.Effect<void, SyncError> =>
+      putChunks(account, [{ hash, bytes }])
 
     const getChunk = (account: string, hash: string): Effect.Effect<Uint8Array, SyncError> =>
       Effect.gen(function* () {
@@ -637,6 +730,49 @@ export const makeLocal = (context: Module.SiteContext, settings: Settings, count
         if (!(yield* holdsChunk(account, hash))) return yield* new SyncNotFound({ what: `chunk ${hash}` })
         return yield* blobs.get(hash).pipe(Effect.mapError(() => new SyncNotFound({ what: `chunk ${hash}` })))
       })
+
+    /** As many of `hashes` as fit in `maxBytes` (at least one), in order. */
+    const getChunks = (
+      account: string,
+      hashes: ReadonlyArray<string>,
+      maxBytes: number | undefined
+    ): Effect.Effect<ReadonlyArray<ChunkData>, SyncError> =>
+      Effect.gen(function* () {
+        if (hashes.length < 1 || hashes.length > settings.maxBatchChunks) {
+          return yield* invalid(`a batch names 1 to ${settings.maxBatchChunks} chunks, this one ${hashes.length}`)
+        }
+        if (maxBytes !== undefined && (!Number.isSafeInteger(maxBytes) || maxBytes < 1)) {
+          return yield* invalid("maxBytes must be a positive integer")
+        }
+        const budget = Math.min(maxBytes ?? settings.maxBatchBytes, settings.maxBatchBytes)
+        for (const hash of hashes) yield* checkHash("a chunk's name", hash)
+        const out: Array<ChunkData> = []
+        let used = 0
+        for (const hash of hashes) {
+          const record = yield* read(ChunkRecord, chunkKey(account, hash))
+          if (Option.isNone(record)) return yield* new SyncNotFound({ what: `chunk ${hash}` })
+          if (out.length > 0 && used + record.value.size > budget) break
+          const bytes = yield* blobs.get(hash).pipe(Effect.mapError(() => new SyncNotFound({ what: `chunk ${hash}` })))
+          used += bytes.length
+          out.push({ hash, bytes })
+        }
+        return out
+      })
+
+    /** Each commit as if alone, in order; the refusals answered, not failed. */
+    const commitMany = (
+      account: string,
+      device: string,
+      requests: ReadonlyArray<CommitRequest>
+    ): Effect.Effect<ReadonlyArray<CommitOutcome>, SyncError> =>
+      requests.length < 1 || requests.length > settings.maxBatchCommits
+        ? Effect.fail(invalid(`a batch holds 1 to ${settings.maxBatchCommits} commits, this one ${requests.length}`))
+        : Effect.forEach(requests, (request) =>
+            Effect.match(commit(account, device, request), {
+              onFailure: (error): CommitOutcome => ({ _tag: "Refused", error }),
+              onSuccess: (result): CommitOutcome => ({ _tag: "Committed", result })
+            })
+          )
 
     const holdsManifest = (account: string, digest: string) =>
       Effect.map(kv.get(NAMESPACE, manifestKey(account, digest)), Option.isSome)
@@ -793,6 +929,9 @@ export const makeLocal = (context: Module.SiteContext, settings: Settings, count
         missing: (chunks) => registered(missing(account, chunks)),
         putChunk: (hash, bytes) => registered(putChunk(account, hash, bytes)),
         getChunk: (hash) => registered(getChunk(account, hash)),
+        putChunks: (chunks) => registered(putChunks(account, chunks)),
+        getChunks: (hashes, maxBytes) => registered(getChunks(account, hashes, maxBytes)),
+        commitMany: (requests) => registered(commitMany(account, device, requests)),
         manifest: (digest, base) => registered(manifest(account, digest, base)),
         commit: (request) => registered(commit(account, device, request)),
         versions: (path) =>

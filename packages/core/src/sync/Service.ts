@@ -125,6 +125,9 @@ export const make = (context: Module.SiteContext, settings: Settings, counters: 
         getChunk: (hash) => at((s) => s.getChunk(hash)),
         manifest: (digest, base) => at((s) => s.manifest(digest, base)),
         commit: (request) => at((s) => s.commit(request)),
+        putChunks: (chunks) => at((s) => s.putChunks(chunks)),
+        getChunks: (hashes, maxBytes) => at((s) => s.getChunks(hashes, maxBytes)),
+        commitMany: (requests) => at((s) => s.commitMany(requests)),
         versions: (path) => at((s) => s.versions(path)),
         restore: (path, version) => at((s) => s.restore(path, version)),
         events: (after) => bounded(account, Stream.unwrap(at((s) => Effect.succeed(s.events(after)))))

@@ -300,6 +300,8 @@ const deviceSession = (
     missing: (chunks) => at((s) => s.missing(chunks)),
     putChunk: (hash, bytes) => at((s) => s.putChunk(hash, bytes)),
     getChunk: (hash) => at((s) => s.getChunk(hash)),
+    putChunks: (chunks) => at((s) => s.putChunks(chunks)),
+    getChunks: (hashes, maxBytes) => at((s) => s.getChunks(hashes, maxBytes)),
     manifest: (digest, base) => at((s) => s.manifest(digest, base)),
     commit: (request) =>
       Effect.suspend(() => {
@@ -317,6 +319,24 @@ const deviceSession = (
                 if (!transient(e) && e._tag !== "ChunksMissing") answered(paths)
               })
           })
+        )
+      }),
+    commitMany: (requests) =>
+      Effect.suspend(() => {
+        const before = floor()
+        return Effect.tap(
+          at((s) => s.commitMany(requests)),
+          (outcomes) =>
+            Effect.sync(() =>
+              outcomes.forEach((outcome, i) => {
+                const request = requests[i]!
+                const paths = request.op._tag === "Rename" ? [request.path, request.op.to] : [request.path]
+                if (outcome._tag === "Committed") {
+                  checkCommit(run, device, request, before, outcome.result)
+                  answered(paths)
+                } else if (!transient(outcome.error) && outcome.error._tag !== "ChunksMissing") answered(paths)
+              })
+            )
         )
       }),
     versions: (path) => at((s) => s.versions(path)),
