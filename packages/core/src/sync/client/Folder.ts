@@ -443,17 +443,54 @@ export const make = (
     const executeAll = (actions: ReadonlyArray<Planner.Action>) =>
       Effect.gen(function* () {
         const later: Array<Effect.Effect<void, unknown, FileSystem.FileSystem>> = []
-        yield* Effect.forEach(
-          actions,
-          (action) =>
-            execute(action, <E>(then: Effect.Effect<void, E, FileSystem.FileSystem>) =>
-              Effect.sync(() => {
-                later.push(then)
-              })
-            ),
-          { concurrency: settings.parallelFiles, discard: true }
-        )
+        const defer = <E>(then: Effect.Effect<void, E, FileSystem.FileSystem>) =>
+          Effect.sync(() => {
+            later.push(then)
+          })
+        // Small new versions go up in batches (a few requests for many files), the rest one by one.
+        const small: Array<Transfer.Upload> = []
+        const alone: Array<Planner.Action> = []
+        for (const action of actions) {
+          if (action._tag === "Put" && action.content.manifest.size <= settings.batchFileBytes) small.push(action)
+          else alone.push(action)
+        }
+        const batches: Array<ReadonlyArray<Transfer.Upload>> = []
+        for (let i = 0; i < small.length; i += settings.maxBatchCommits)
+          batches.push(small.slice(i, i + settings.maxBatchCommits))
+        const tasks: Array<Effect.Effect<void, unknown, FileSystem.FileSystem>> = [
+          ...batches.map((batch) => uploadBatch(batch, defer)),
+          ...alone.map((action) => execute(action, defer))
+        ]
+        yield* Effect.forEach(tasks, (task) => task, { concurrency: settings.parallelFiles, discard: true })
         for (const then of later) yield* then
+      })
+
+    /** A batch of small uploads; a refused file is handled as a lone upload's refusal would be. */
+    const uploadBatch = (
+      batch: ReadonlyArray<Transfer.Upload>,
+      defer: <E>(then: Effect.Effect<void, E, FileSystem.FileSystem>) => Effect.Effect<void, E, FileSystem.FileSystem>
+    ) =>
+      Effect.gen(function* () {
+        const outcomes = yield* Transfer.uploadMany(ctx, batch)
+        for (const [i, outcome] of outcomes.entries()) {
+          if (outcome._tag === "Committed") continue
+          const item = batch[i]!
+          const error = outcome.error
+          switch (error._tag) {
+            case "SyncConflict":
+              yield* defer(lostRace(item.path, 0))
+              break
+            case "ChunksMissing":
+            case "SyncBusy":
+            case "SyncHomeUnreachable":
+            case "RequestTimeout":
+              // Chunks collected meanwhile, or a refusal worth another try: upload it alone.
+              yield* defer(execute({ _tag: "Put", ...item }, (then) => then))
+              break
+            default:
+              yield* report(item.path, error)
+          }
+        }
       })
 
     /**
@@ -493,7 +530,7 @@ export const make = (
 
     const execute = (
       action: Planner.Action,
-      defer: <E>(then: Effect.Effect<void, E, FileSystem.FileSystem>) => Effect.Effect<void>
+      defer: <E>(then: Effect.Effect<void, E, FileSystem.FileSystem>) => Effect.Effect<void, E, FileSystem.FileSystem>
     ) => {
       const path = action._tag === "Rename" ? action.to : action.path
       const after = (then: Effect.Effect<void, Transfer.TransferError, FileSystem.FileSystem>) =>

@@ -37,6 +37,17 @@ export const Settings = Schema.Struct({
    * before they are applied in number order.
    */
   prefetchWindow: Schema.optionalWith(Positive, { default: () => 64 }),
+  /**
+   * Files up to this size are uploaded in batches: one question for the chunks the server lacks,
+   * the chunks packed together, the commits sent together (a few requests for many small files).
+   */
+  batchFileBytes: Schema.optionalWith(Positive, { default: () => 1024 * 1024 }),
+  /** Chunks one packed upload carries at most (the server's bound may be lower: keep within it). */
+  maxBatchChunks: Schema.optionalWith(Positive, { default: () => 1024 }),
+  /** Bytes of chunks one packed upload carries at most. */
+  maxBatchBytes: Schema.optionalWith(Positive, { default: () => 16 * 1024 * 1024 }),
+  /** Commits sent together at most. */
+  maxBatchCommits: Schema.optionalWith(Positive, { default: () => 1000 }),
   /** Files a scan stats and reads at once. */
   parallelScans: Schema.optionalWith(Positive, { default: () => 8 }),
   /** Retry of a transient server failure (busy, home unreachable, timeout): first delay... */

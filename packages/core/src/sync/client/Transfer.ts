@@ -277,6 +277,133 @@ export const upload = (
   })
 
 /**
+ * A small file to upload with others ({@link uploadMany}).
+ *
+ * @since 0.1.0
+ * @category upload
+ */
+export interface Upload {
+  readonly path: string
+  readonly base: number
+  readonly content: Scanner.Content
+}
+
+/**
+ * What became of one file of {@link uploadMany}: committed (recorded in the index) or refused,
+ * with the error a lone {@link upload} would have ended with.
+ *
+ * @since 0.1.0
+ * @category upload
+ */
+export type UploadOutcome =
+  | { readonly _tag: "Committed"; readonly path: string }
+  | { readonly _tag: "Refused"; readonly path: string; readonly error: TransferError }
+
+/**
+ * Uploads many small files in a few requests: one question for the chunks the server lacks
+ * (shared chunks asked once), the missing chunks packed (at most `maxBatchChunks` and
+ * `maxBatchBytes` a pack, read from the files by offset and checked, one pack in memory at a
+ * time), then the commits together (at most `maxBatchCommits` a request), each recorded in the
+ * index as it is accepted. A file that changed while read, or whose commit is refused, is an
+ * outcome of its own; the others go on. A failure of the server (after retries) fails the whole.
+ *
+ * @since 0.1.0
+ * @category upload
+ */
+export const uploadMany = (
+  ctx: Context,
+  items: ReadonlyArray<Upload>
+): Effect.Effect<ReadonlyArray<UploadOutcome>, Protocol.SyncError | RequestTimeout, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const { maxBatchBytes, maxBatchChunks, maxBatchCommits } = ctx.settings
+    const refused = new Map<string, TransferError>()
+    const where = new Map<string, { readonly path: string; readonly offset: number; readonly size: number }>()
+    for (const item of items) {
+      let offset = 0
+      for (const c of item.content.manifest.chunks) {
+        if (!where.has(c.hash)) where.set(c.hash, { path: item.path, offset, size: c.size })
+        offset += c.size
+      }
+    }
+    const names = [...where.keys()]
+    const missing: Array<string> = []
+    for (let i = 0; i < names.length; i += Protocol.MAX_MISSING_QUERY)
+      missing.push(
+        ...(yield* call(ctx, "missing", ctx.session.missing(names.slice(i, i + Protocol.MAX_MISSING_QUERY))))
+      )
+    const total = missing.reduce((n, h) => n + where.get(h)!.size, 0)
+    yield* tracked(ctx, `${items.length} files`, "upload", total, (progress) =>
+      Effect.gen(function* () {
+        let pack: Array<Protocol.ChunkData> = []
+        let packBytes = 0
+        const send = Effect.suspend(() => {
+          const sent = pack
+          const bytes = packBytes
+          pack = []
+          packBytes = 0
+          return sent.length === 0
+            ? Effect.void
+            : Effect.zipRight(call(ctx, "putChunks", ctx.session.putChunks(sent)), progress(bytes))
+        })
+        for (const hash of missing) {
+          const at = where.get(hash)!
+          if (refused.has(at.path)) continue
+          const bytes = yield* Effect.either(Scanner.readRange(join(ctx.root, at.path), at.offset, at.size))
+          if (Either.isLeft(bytes) || bytes.right.length !== at.size || ctx.hasher.sha256(bytes.right) !== hash) {
+            const reason = Either.isLeft(bytes) ? bytes.left.message : "changed while it was uploaded"
+            refused.set(at.path, new Scanner.FileUnreadable({ path: at.path, reason }))
+            continue
+          }
+          if (pack.length >= maxBatchChunks || (pack.length > 0 && packBytes + at.size > maxBatchBytes)) yield* send
+          pack.push({ hash, bytes: bytes.right })
+          packBytes += at.size
+        }
+        yield* send
+      })
+    )
+    const ready = items.filter((item) => !refused.has(item.path))
+    const now = yield* Clock.currentTimeMillis
+    for (let i = 0; i < ready.length; i += maxBatchCommits) {
+      const group = ready.slice(i, i + maxBatchCommits)
+      const requests: Array<Protocol.CommitRequest> = []
+      for (const item of group) {
+        const body = yield* commitContent(ctx, item.path, item.base, item.content)
+        requests.push({
+          path: item.path,
+          base: item.base,
+          op: { _tag: "Put", mtime: item.content.stat.mtime, content: body }
+        })
+      }
+      const outcomes = yield* call(ctx, "commitMany", ctx.session.commitMany(requests))
+      for (let j = 0; j < group.length; j++) {
+        const item = group[j]!
+        const outcome = outcomes[j]
+        if (outcome === undefined) {
+          refused.set(item.path, new Protocol.SyncBusy({ reason: "the server answered fewer commits than asked" }))
+          continue
+        }
+        if (outcome._tag === "Refused") {
+          refused.set(item.path, outcome.error)
+          continue
+        }
+        const change = outcome.result.changes.find((c) => c.path === item.path)
+        if (change === undefined) continue
+        const put = yield* Effect.either(
+          ctx.index.put(
+            fileEntry(item.path, item.content.stat, item.content, change.version, change.seq, now),
+            item.content.encoded
+          )
+        )
+        if (Either.isLeft(put)) refused.set(item.path, put.left)
+      }
+    }
+    return items.map((item): UploadOutcome => {
+      const error = refused.get(item.path)
+      return error === undefined ? { _tag: "Committed", path: item.path } : { _tag: "Refused", path: item.path, error }
+    })
+  })
+
+/**
  * What the device holds at a path compared with its index entry: nothing, the entry's content
  * (the stat matches, or the bytes do), or something the server has not seen.
  *
