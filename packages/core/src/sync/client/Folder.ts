@@ -713,6 +713,7 @@ export const make = (
           Option.match(s, { onNone: () => "absent", onSome: (v) => `${v.size}:${v.mtime}:${v.inode}` })
         )
       const settleMillis = Duration.toMillis(settings.settleDelay)
+      const UNSEEN = ""
       /**
        * Takes each path once it has been still for the settle delay since its last event (and its
        * stat has not moved meanwhile: an event the watcher missed), so a change waits the settle
@@ -729,7 +730,7 @@ export const make = (
         for (const [path, p] of pending) {
           if (p.seenAt + settleMillis > now) break
           const key = yield* statKey(path)
-          if (key === p.stat) ready.push(path)
+          if (p.stat === UNSEEN || key === p.stat) ready.push(path)
           else moved.push([path, key])
         }
         for (const path of ready) pending.delete(path)
@@ -746,8 +747,9 @@ export const make = (
               pending.clear()
               return yield* Queue.offer(mailbox, { _tag: "Full", done: undefined })
             }
-            const seenAt = yield* Clock.currentTimeMillis
-            see(path, seenAt, yield* statKey(path))
+            // No I/O here: a burst of events must not outrun the watcher's queue. The stat is taken
+            // once the path is due; a path whose stat moved since (an event missed) waits again.
+            see(path, yield* Clock.currentTimeMillis, UNSEEN)
             yield* Queue.offer(wake, undefined)
           })
         )
