@@ -10,12 +10,18 @@
  *   100-byte in-place edit at a seeded place, and a 1-byte insertion at the start: the encoded
  *   delta from the old manifest to the new one, against the new manifest's full encoding.
  *
+ * - Native: the same chunking with chunks named by Node's `node:crypto` SHA-256 (the `Hasher` a
+ *   daemon passes), against native SHA-256 alone, and the whole manifest (chunks and the file's
+ *   SHA-256) with each hasher, as MB/s.
+ *
  * Prints one JSON object per line (name, value, unit, baseline, ratio = value/baseline, better);
  * MB is 10^6 bytes.
  */
 import { sha256 } from "@noble/hashes/sha2.js"
 import * as Either from "effect/Either"
+import { createHash } from "node:crypto"
 import * as Chunker from "../packages/core/src/sync/Chunker.js"
+import * as Hasher from "../packages/core/src/sync/Hasher.js"
 import * as Manifest from "../packages/core/src/sync/Manifest.js"
 import { line } from "./support.js"
 
@@ -78,6 +84,31 @@ const manifestOf = (...pieces: ReadonlyArray<Uint8Array>) => {
     `chunker: ${chunks} chunks in ${THROUGHPUT_BYTES / MiB} MiB (${Math.round(bytes.length / chunks)} B avg)`
   )
   line("chunker-throughput", median(chunking), "MB/s", median(hashing), "higher")
+
+  const native = Hasher.fromCreateHash(() => createHash("sha256"))
+  const nativeChunker = Either.getOrThrow(Chunker.make({}, native))
+  const manifest = (c: Chunker.Chunker) => () => {
+    const builder = Manifest.builder(c)
+    for (let at = 0; at < bytes.length; at += PIECE) builder.push(bytes.subarray(at, at + PIECE))
+    Either.getOrThrow(builder.finish())
+  }
+  const nativeHashing: Array<number> = []
+  const nativeChunking: Array<number> = []
+  const nobleManifest: Array<number> = []
+  const nativeManifest: Array<number> = []
+  for (let round = 0; round < ROUNDS; round++) {
+    nativeHashing.push(timed(bytes.length, () => native.sha256(bytes)))
+    nativeChunking.push(
+      timed(bytes.length, () => {
+        for (let at = 0; at < bytes.length; at += PIECE) nativeChunker.push(bytes.subarray(at, at + PIECE))
+        nativeChunker.finish()
+      })
+    )
+    nobleManifest.push(timed(bytes.length, manifest(chunker)))
+    nativeManifest.push(timed(bytes.length, manifest(nativeChunker)))
+  }
+  line("chunker-throughput-native-sha256", median(nativeChunking), "MB/s", median(nativeHashing), "higher")
+  line("manifest-throughput-native-vs-noble", median(nativeManifest), "MB/s", median(nobleManifest), "higher")
 }
 
 // Delta bytes.

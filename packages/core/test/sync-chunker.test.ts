@@ -2,7 +2,9 @@ import { sha256 } from "@noble/hashes/sha2.js"
 import { bytesToHex } from "@noble/hashes/utils.js"
 import { describe, expect, it } from "@effect/vitest"
 import * as Either from "effect/Either"
+import { createHash } from "node:crypto"
 import * as Chunker from "../src/sync/Chunker.js"
+import * as Hasher from "../src/sync/Hasher.js"
 import * as Manifest from "../src/sync/Manifest.js"
 
 const MiB = 1024 * 1024
@@ -210,6 +212,22 @@ describe("Manifest", () => {
   it("refuses to build a manifest over its chunk bound", () => {
     const result = Manifest.fromBytes(data, chunker(), { ...Manifest.Limits, maxChunks: 10 })
     expect(Either.isLeft(result) && result.left._tag).toBe("ManifestTooLarge")
+  })
+})
+
+describe("Hasher", () => {
+  it("names chunks, files and manifests the same with Node's native SHA-256 as with the pure-JS one", () => {
+    const native = Hasher.fromCreateHash(() => createHash("sha256"))
+    const bytes = seeded(3 * MiB + 17, 0xabc)
+    const build = (hasher: Hasher.Hasher) => {
+      const builder = Manifest.builder(Either.getOrThrow(Chunker.make({}, hasher)))
+      for (let at = 0; at < bytes.length; at += 100_000) builder.push(bytes.subarray(at, at + 100_000))
+      return Either.getOrThrow(builder.finish())
+    }
+    const [pure, fast] = [build(Hasher.noble), build(native)]
+    expect(fast).toEqual(pure)
+    expect(pure.sha256).toBe(bytesToHex(sha256(bytes)))
+    expect(Manifest.digest(fast, native)).toBe(Manifest.digest(pure, Hasher.noble))
   })
 })
 

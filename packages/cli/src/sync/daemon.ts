@@ -14,6 +14,7 @@
  *
  * @since 0.1.0
  */
+import * as Hasher from "@meridian/core/sync/Hasher"
 import * as HttpSession from "@meridian/core/sync/HttpSession"
 import * as Folder from "@meridian/core/sync/client/Folder"
 import type * as ClientSettings from "@meridian/core/sync/client/Settings"
@@ -27,6 +28,7 @@ import * as Layer from "effect/Layer"
 import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
+import { createHash } from "node:crypto"
 import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { ClientFailed, type Saved } from "../client.js"
@@ -34,6 +36,9 @@ import * as Http from "../http.js"
 import { formatBytes } from "../units.js"
 import { type Folder as Listed, stateDirOf } from "./common.js"
 import { resumePath, statusPath } from "./status.js"
+
+/** Node's native SHA-256 (several times the pure-JS one core defaults to): the same names, faster. */
+const nativeHasher = Hasher.fromCreateHash(() => createHash("sha256"))
 
 /** How often the status file is rewritten. */
 const STATUS_EVERY = Duration.seconds(1)
@@ -132,9 +137,13 @@ const runFolder = (folder: Listed, token: string, settings: ClientSettings.Setti
     )
     const index = yield* Layer.build(SqliteLocalIndex.layer({ filename: join(state, "index.db") }))
     const session = yield* HttpSession.make({ baseUrl: folder.url, token, device: folder.device })
-    const engine = yield* Folder.make({ root: folder.path, device: folder.device, session, settings }).pipe(
-      Effect.provide(index)
-    )
+    const engine = yield* Folder.make({
+      root: folder.path,
+      device: folder.device,
+      session,
+      settings,
+      hasher: nativeHasher
+    }).pipe(Effect.provide(index))
     const resumeFlag = resumePath(folder.path)
     yield* Effect.forkScoped(
       Effect.gen(function* () {

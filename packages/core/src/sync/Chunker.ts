@@ -20,11 +20,12 @@
  * @since 0.1.0
  */
 import { sha256 } from "@noble/hashes/sha2.js"
-import { bytesToHex, utf8ToBytes } from "@noble/hashes/utils.js"
+import { utf8ToBytes } from "@noble/hashes/utils.js"
 import * as Either from "effect/Either"
 import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { InvalidChunkerSettings } from "./Errors.js"
+import * as Hasher from "./Hasher.js"
 
 /**
  * The smallest `minSize` a setting may have: below it the per-chunk costs (a manifest entry, a
@@ -172,6 +173,8 @@ export interface Chunk {
  */
 export interface Chunker {
   readonly settings: Settings
+  /** The SHA-256 that names the chunks (and, by default, a manifest's whole file). */
+  readonly hasher: Hasher.Hasher
   /** Feeds the next piece of input; returns the chunks it completed, in order. */
   readonly push: (piece: Uint8Array) => ReadonlyArray<Chunk>
   /** Ends the input: returns the last chunk, if any bytes remain, and starts over for a new input. */
@@ -179,17 +182,20 @@ export interface Chunker {
 }
 
 /**
- * A streaming chunker with these settings.
+ * A streaming chunker with these settings, naming chunks with `hasher` (the pure-JS SHA-256 unless
+ * told: a Node process passes the native one; the names are the same).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
-  input: Schema.Schema.Encoded<typeof Settings> = {}
-): Either.Either<Chunker, InvalidChunkerSettings> => Either.map(settings(input), makeUnsafe)
+  input: Schema.Schema.Encoded<typeof Settings> = {},
+  hasher: Hasher.Hasher = Hasher.noble
+): Either.Either<Chunker, InvalidChunkerSettings> =>
+  Either.map(settings(input), (checked) => makeUnsafe(checked, hasher))
 
 /** The chunker itself, over settings already checked. */
-const makeUnsafe = (checked: Settings): Chunker => {
+const makeUnsafe = (checked: Settings, hashing: Hasher.Hasher): Chunker => {
   const { minSize, avgSize, maxSize } = checked
   const bits = Math.log2(avgSize)
   const maskS = topBits(bits + checked.normalization)
@@ -203,14 +209,14 @@ const makeUnsafe = (checked: Settings): Chunker => {
   let fp = 0
   /** Where the current chunk starts in the whole input. */
   let offset = 0
-  let hasher = sha256.create()
+  let hasher = hashing.create()
 
   const cut = (): Chunk => {
-    const chunk: Chunk = { offset, size: length, hash: bytesToHex(hasher.digest()) }
+    const chunk: Chunk = { offset, size: length, hash: hasher.digest() }
     offset += length
     length = 0
     fp = 0
-    hasher = sha256.create()
+    hasher = hashing.create()
     return chunk
   }
 
@@ -261,7 +267,7 @@ const makeUnsafe = (checked: Settings): Chunker => {
     return last
   }
 
-  return { settings: checked, push, finish }
+  return { settings: checked, hasher: hashing, push, finish }
 }
 
 /**
@@ -272,6 +278,7 @@ const makeUnsafe = (checked: Settings): Chunker => {
  */
 export const chunk = (
   bytes: Uint8Array,
-  input: Schema.Schema.Encoded<typeof Settings> = {}
+  input: Schema.Schema.Encoded<typeof Settings> = {},
+  hasher: Hasher.Hasher = Hasher.noble
 ): Either.Either<ReadonlyArray<Chunk>, InvalidChunkerSettings> =>
-  Either.map(make(input), (chunker) => [...chunker.push(bytes), ...chunker.finish()])
+  Either.map(make(input, hasher), (chunker) => [...chunker.push(bytes), ...chunker.finish()])

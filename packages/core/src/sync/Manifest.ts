@@ -19,12 +19,11 @@
  *
  * @since 0.1.0
  */
-import { sha256 } from "@noble/hashes/sha2.js"
-import { bytesToHex } from "@noble/hashes/utils.js"
 import * as Either from "effect/Either"
 import { Reader, varintSize, Writer } from "./Binary.js"
 import * as Chunker from "./Chunker.js"
 import { DeltaBaseMismatch, DeltaCorrupt, MalformedEncoding, ManifestTooLarge } from "./Errors.js"
+import * as Hasher from "./Hasher.js"
 
 /**
  * One entry of a manifest: a chunk's name and length.
@@ -95,8 +94,12 @@ export interface Builder {
  * @since 0.1.0
  * @category constructors
  */
-export const builder = (chunker: Chunker.Chunker, limits: Limits = Limits): Builder => {
-  const file = sha256.create()
+export const builder = (
+  chunker: Chunker.Chunker,
+  limits: Limits = Limits,
+  hasher: Hasher.Hasher = chunker.hasher
+): Builder => {
+  const file = hasher.create()
   const chunks: Array<ChunkRef> = []
   let size = 0
   let count = 0
@@ -115,7 +118,7 @@ export const builder = (chunker: Chunker.Chunker, limits: Limits = Limits): Buil
     finish: () => {
       add(chunker.finish())
       if (count > limits.maxChunks) return Either.left(new ManifestTooLarge({ chunks: count, limit: limits.maxChunks }))
-      return Either.right({ size, sha256: bytesToHex(file.digest()), chunks })
+      return Either.right({ size, sha256: file.digest(), chunks })
     }
   }
 }
@@ -232,10 +235,10 @@ const digests = new WeakMap<Manifest, string>()
  * @since 0.1.0
  * @category encoding
  */
-export const digest = (manifest: Manifest): string => {
+export const digest = (manifest: Manifest, hasher: Hasher.Hasher = Hasher.noble): string => {
   let d = digests.get(manifest)
   if (d === undefined) {
-    d = bytesToHex(sha256(encode(manifest)))
+    d = hasher.sha256(encode(manifest))
     digests.set(manifest, d)
   }
   return d

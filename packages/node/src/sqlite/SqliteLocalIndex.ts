@@ -90,6 +90,8 @@ const EntryRow = Schema.Struct({
   checked_at: Schema.Number
 })
 const ManifestRow = Schema.Struct({ manifest_bytes: Schema.NullOr(Schema.Uint8ArrayFromSelf) })
+const OldRow = Schema.Struct({ deleted: Schema.Number, size: Schema.Number })
+const CountsRow = Schema.Struct({ entries: Schema.Number, files: Schema.Number, bytes: Schema.Number })
 
 const toEntry = (r: typeof EntryRow.Type): LocalEntry => ({
   path: r.path,
@@ -120,6 +122,16 @@ export const make = (
     const { maxEntries } = { ...defaultConfig, ...config }
     yield* Effect.orDie(migrate)
     const entries = decodeRows(EntryRow, "local index entries")
+    const old = decodeRows(OldRow, "local index entry")
+    // The counts are read once and kept as entries change (the daemon holds the file alone, by its
+    // lock): a put costs no count of the table, the status's totals no scan of it.
+    const counting = sql`SELECT count(*) AS entries, count(*) FILTER (WHERE deleted = 0) AS files,
+        coalesce(sum(size) FILTER (WHERE deleted = 0), 0) AS bytes FROM entries`.pipe(
+      Effect.flatMap(decodeRows(CountsRow, "local index counts")),
+      Effect.map((rows) => rows[0] ?? { entries: 0, files: 0, bytes: 0 }),
+      Effect.orDie
+    )
+    let counts = yield* counting
     const service: LocalIndexService = {
       state: sql`SELECT device, index_id, last_seq FROM folder WHERE id = 1`.pipe(
         Effect.flatMap(decodeRows(FolderRow, "local index folder")),
@@ -153,19 +165,54 @@ export const make = (
         sql
           .withTransaction(
             Effect.gen(function* () {
-              const exists = yield* sql`SELECT 1 AS one FROM entries WHERE path = ${e.path}`
-              if (exists.length === 0) {
-                const [row] = yield* sql<{ n: number }>`SELECT count(*) AS n FROM entries`
-                if ((row?.n ?? 0) >= maxEntries) return yield* Effect.fail(new LocalIndexFull({ limit: maxEntries }))
-              }
+              const [before] = yield* Effect.flatMap(sql`SELECT deleted, size FROM entries WHERE path = ${e.path}`, old)
+              if (before === undefined && counts.entries >= maxEntries)
+                return yield* Effect.fail(new LocalIndexFull({ limit: maxEntries }))
               const bytes = e.deleted || manifest === undefined ? null : manifest
               yield* sql`INSERT OR REPLACE INTO entries (${sql.unsafe(COLUMNS)}, manifest_bytes) VALUES (
                 ${e.path}, ${e.deleted ? 1 : 0}, ${e.size}, ${e.mtime}, ${e.inode}, ${e.manifest}, ${e.sha256},
                 ${e.version}, ${e.seq}, ${e.checkedAt}, ${bytes})`
+              const was =
+                before === undefined || before.deleted !== 0 ? { files: 0, bytes: 0 } : { files: 1, bytes: before.size }
+              const now = e.deleted ? { files: 0, bytes: 0 } : { files: 1, bytes: e.size }
+              counts = {
+                entries: counts.entries + (before === undefined ? 1 : 0),
+                files: counts.files - was.files + now.files,
+                bytes: counts.bytes - was.bytes + now.bytes
+              }
             })
           )
           .pipe(Effect.catchTag("SqlError", Effect.die)),
-      remove: (path) => Effect.orDie(sql`DELETE FROM entries WHERE path = ${path}`).pipe(Effect.asVoid),
+      remove: (path) =>
+        sql
+          .withTransaction(
+            Effect.gen(function* () {
+              const [before] = yield* Effect.flatMap(sql`SELECT deleted, size FROM entries WHERE path = ${path}`, old)
+              if (before === undefined) return
+              yield* sql`DELETE FROM entries WHERE path = ${path}`
+              const live = before.deleted === 0
+              counts = {
+                entries: counts.entries - 1,
+                files: counts.files - (live ? 1 : 0),
+                bytes: counts.bytes - (live ? before.size : 0)
+              }
+            })
+          )
+          .pipe(Effect.orDie),
+      under: (path) =>
+        // Below `path` as a directory: the range from "path/" up to "path0" ("0" follows "/").
+        sql
+          .unsafe(`SELECT ${COLUMNS} FROM entries WHERE path = ? OR (path >= ? AND path < ?) ORDER BY path`, [
+            path,
+            `${path}/`,
+            `${path}0`
+          ])
+          .pipe(
+            Effect.flatMap(entries),
+            Effect.map((rows) => rows.map(toEntry)),
+            Effect.orDie
+          ),
+      totals: Effect.sync(() => ({ files: counts.files, bytes: counts.bytes })),
       all: sql.unsafe(`SELECT ${COLUMNS} FROM entries ORDER BY path`).pipe(
         Effect.flatMap(entries),
         Effect.map((rows) => rows.map(toEntry)),
@@ -186,11 +233,14 @@ export const make = (
         .withTransaction(
           Effect.zipRight(sql`DELETE FROM entries WHERE deleted = 1`, sql`UPDATE entries SET version = 0, seq = 0`)
         )
-        .pipe(Effect.asVoid, Effect.orDie),
-      count: sql<{ n: number }>`SELECT count(*) AS n FROM entries`.pipe(
-        Effect.map((rows) => rows[0]?.n ?? 0),
-        Effect.orDie
-      )
+        .pipe(
+          Effect.orDie,
+          Effect.zipRight(counting),
+          Effect.map((fresh) => {
+            counts = fresh
+          })
+        ),
+      count: Effect.sync(() => counts.entries)
     }
     return service
   })

@@ -38,6 +38,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Supervisor from "../../kernel/Supervisor.js"
+import * as Hasher from "../Hasher.js"
 import type * as Protocol from "../Protocol.js"
 import * as Ignore from "./Ignore.js"
 import { type LocalEntry, LocalIndex } from "./LocalIndex.js"
@@ -74,6 +75,8 @@ export interface Options {
   readonly device: string
   readonly session: Protocol.Session
   readonly settings?: Settings.Settings
+  /** The SHA-256 that names content: pure JS unless told (a Node daemon passes the native one). */
+  readonly hasher?: Hasher.Hasher
 }
 
 type Command =
@@ -108,7 +111,8 @@ export const make = (
       session: options.session,
       index,
       settings,
-      status
+      status,
+      hasher: options.hasher ?? Hasher.noble
     }
     const mailbox = yield* Queue.bounded<Command>(settings.mailboxCapacity)
     yield* Effect.addFinalizer(() => Queue.shutdown(mailbox))
@@ -241,7 +245,7 @@ export const make = (
 
     const uploadNew = (path: string, races = 0): Effect.Effect<void, Transfer.TransferError, FileSystem.FileSystem> =>
       Effect.gen(function* () {
-        const content = yield* Scanner.content(options.root, path, settings)
+        const content = yield* Scanner.content(options.root, path, settings, ctx.hasher)
         const entry = yield* index.get(path)
         yield* Transfer.upload(
           ctx,
@@ -252,7 +256,7 @@ export const make = (
       })
 
     /** Applies one change; per-file refusals are reported and skipped, server failures stop the batch. */
-    const applyOne = (change: Protocol.Change, ignore: Ignore.Ignore) =>
+    const applyOne = (change: Protocol.Change, ignore: Ignore.Ignore, prepared: Transfer.Prepared | undefined) =>
       Effect.gen(function* () {
         const valid = Paths.validate(change.path)
         if (Either.isLeft(valid)) return yield* report(change.path, valid.left)
@@ -260,7 +264,7 @@ export const make = (
         const entry = yield* index.get(change.path)
         if (Option.isSome(entry) && entry.value.version > 0 && entry.value.version >= change.version) return
         if (change.entry._tag === "Tombstone") return yield* applyDelete(change)
-        const copies = yield* Transfer.download(ctx, change, change.entry)
+        const copies = yield* Transfer.download(ctx, change, change.entry, prepared)
         for (const copy of copies) yield* uploadNew(copy)
       }).pipe(
         Effect.catchTags({
@@ -270,23 +274,76 @@ export const make = (
         })
       )
 
+    /**
+     * The changes of a window whose bytes may be fetched ahead, all at once: files the device may
+     * need, each path and each content once in the window (a temp file is named by its content),
+     * and no possible rename target (a tombstone just before it: the rename moves the bytes).
+     */
+    const prefetchable = (
+      window: ReadonlyArray<Protocol.Change>,
+      lastSeq: number,
+      ignore: Ignore.Ignore
+    ): ReadonlyArray<Protocol.Change & { readonly entry: Protocol.FileEntry }> => {
+      const paths = new Map<string, number>()
+      const digests = new Map<string, number>()
+      for (const c of window) {
+        paths.set(c.path, (paths.get(c.path) ?? 0) + 1)
+        if (c.entry._tag === "File") digests.set(c.entry.manifest, (digests.get(c.entry.manifest) ?? 0) + 1)
+      }
+      const out: Array<Protocol.Change & { readonly entry: Protocol.FileEntry }> = []
+      window.forEach((c, i) => {
+        const entry = c.entry
+        if (entry._tag !== "File" || c.seq <= lastSeq || ignore.ignores(c.path)) return
+        if (Either.isLeft(Paths.validate(c.path))) return
+        if (paths.get(c.path) !== 1 || digests.get(entry.manifest) !== 1) return
+        const previous = window[i - 1]
+        if (previous !== undefined && previous.entry._tag === "Tombstone" && previous.seq === c.seq - 1) return
+        out.push({ ...c, entry })
+      })
+      return out
+    }
+
+    /**
+     * Applies changes in number order. Their bytes move ahead, `prefetchWindow` changes at a
+     * time, `parallelFiles` files at once; each change is then applied in order and the last
+     * number seen advanced past the window (a change applied again after a cut is a no-op: its
+     * version is already the index's).
+     */
     const applyChanges = (changes: ReadonlyArray<Protocol.Change>) =>
       Effect.gen(function* () {
         const ignore = yield* Ignore.load(options.root, settings.shareIgnoreFile)
-        for (let i = 0; i < changes.length; i++) {
-          const change = changes[i]!
-          const state = yield* folderState
-          if (change.seq <= state.lastSeq) continue
-          const next = changes[i + 1]
-          if (next !== undefined && !ignore.ignores(change.path) && !ignore.ignores(next.path)) {
-            if (yield* tryLocalRename(change, next)) {
-              yield* advance(next.seq)
-              i++
-              continue
+        for (let from = 0; from < changes.length; from += settings.prefetchWindow) {
+          const window = changes.slice(from, from + settings.prefetchWindow)
+          const start = yield* folderState
+          const prepared = new Map<number, Transfer.Prepared>()
+          yield* Effect.forEach(
+            prefetchable(window, start.lastSeq, ignore),
+            (change) =>
+              Transfer.prepare(ctx, change, change.entry).pipe(
+                Effect.map((p) => {
+                  if (Option.isSome(p)) prepared.set(change.seq, p.value)
+                }),
+                // Not fetched ahead: applying it in order fetches it again and reports what fails.
+                Effect.catchAll(() => Effect.void)
+              ),
+            { concurrency: settings.parallelFiles, discard: true }
+          )
+          let applied = start.lastSeq
+          for (let i = from; i < Math.min(changes.length, from + settings.prefetchWindow); i++) {
+            const change = changes[i]!
+            if (change.seq <= applied) continue
+            const next = changes[i + 1]
+            if (next !== undefined && !ignore.ignores(change.path) && !ignore.ignores(next.path)) {
+              if (yield* tryLocalRename(change, next)) {
+                applied = next.seq
+                i++
+                continue
+              }
             }
+            yield* applyOne(change, ignore, prepared.get(change.seq))
+            applied = Math.max(applied, change.seq)
           }
-          yield* applyOne(change, ignore)
-          yield* advance(change.seq)
+          yield* advance(applied)
         }
       })
 
@@ -319,7 +376,7 @@ export const make = (
         if (Option.isNone(s)) return { _tag: "Absent" } as const
         if (entry !== undefined && entry.version > 0 && Scanner.statMatches(entry, s.value, settings))
           return { _tag: "Unchanged", stat: s.value } as const
-        return yield* Scanner.content(options.root, path, settings).pipe(
+        return yield* Scanner.content(options.root, path, settings, ctx.hasher).pipe(
           Effect.map((content) => ({ _tag: "Read", content }) as const),
           Effect.catchTag("FileUnreadable", (e) =>
             // Unreadable now (growing, too large): left alone, never taken for a delete.
@@ -328,39 +385,112 @@ export const make = (
         )
       })
 
+    /** Observes `paths` (in order), `parallelScans` at once. */
+    const observeAll = (paths: ReadonlyArray<string>, entries: ReadonlyMap<string, LocalEntry>) =>
+      Effect.map(
+        Effect.forEach(paths, (path) => observe(path, entries.get(path)), { concurrency: settings.parallelScans }),
+        (seen) => new Map(paths.map((path, i) => [path, seen[i]!] as const))
+      )
+
     const scan = (scope: "full" | ReadonlyArray<string>) =>
       Effect.gen(function* () {
         yield* setState("scanning")
         const ignore = yield* Ignore.load(options.root, settings.shareIgnoreFile)
-        const all = yield* index.all
         const entries = new Map<string, LocalEntry>()
-        const observed = new Map<string, Planner.Observation>()
+        let observed = new Map<string, Planner.Observation>()
+        let folderFiles = 0
         if (scope === "full") {
+          const all = yield* index.all
           for (const e of all) if (!ignore.ignores(e.path)) entries.set(e.path, e)
-          const files = yield* Scanner.walk(options.root, ignore)
-          for (const path of files.keys()) observed.set(path, yield* observe(path, entries.get(path)))
+          folderFiles = all.filter((e) => !e.deleted && e.version > 0).length
+          const files = yield* Scanner.walk(options.root, ignore, settings.parallelScans)
+          observed = yield* observeAll([...files.keys()], entries)
         } else {
-          const inScope = (p: string) => scope.some((s) => p === s || p.startsWith(s + "/"))
-          for (const e of all) if (inScope(e.path) && !ignore.ignores(e.path)) entries.set(e.path, e)
+          // Only the entries of the paths looked at: the cost does not grow with the folder.
+          for (const p of scope)
+            for (const e of yield* index.under(p)) if (!ignore.ignores(e.path)) entries.set(e.path, e)
+          const paths: Array<string> = []
           for (const p of scope) {
             if (ignore.ignores(p)) continue
             const info = yield* Effect.option(fs.stat(Paths.join(options.root, p)))
             if (Option.isSome(info) && info.value.type === "Directory") {
-              const below = yield* Scanner.walk(Paths.join(options.root, p), Ignore.fromText(""))
+              const below = yield* Scanner.walk(
+                Paths.join(options.root, p),
+                Ignore.fromText(""),
+                settings.parallelScans
+              )
               for (const q of below.keys()) {
                 const path = `${p}/${q}`
-                if (!ignore.ignores(path)) observed.set(path, yield* observe(path, entries.get(path)))
+                if (!ignore.ignores(path)) paths.push(path)
               }
-            } else observed.set(p, yield* observe(p, entries.get(p)))
+            } else paths.push(p)
           }
+          observed = yield* observeAll([...new Set(paths)], entries)
           for (const path of entries.keys()) if (!observed.has(path)) observed.set(path, { _tag: "Absent" })
         }
-        const folderFiles = all.filter((e) => !e.deleted && e.version > 0).length
         const plan = Planner.plan(entries, observed, { full: scope === "full", folderFiles, settings })
         if (plan.halted !== undefined && !(yield* Ref.get(allowDeletes))) return yield* setState("halted", plan.halted)
         yield* Ref.set(allowDeletes, false)
         if (plan.actions.length > 0) yield* setState("syncing")
-        for (const action of plan.actions) yield* execute(action)
+        yield* executeAll(plan.actions)
+      })
+
+    /**
+     * Runs a plan's actions, `parallelFiles` at once: a plan names each path once (a rename its two),
+     * so no two of them touch one path. What an action must do after a refusal (a catch-up, a
+     * conflict copy) runs afterwards, one at a time: it may touch any path.
+     */
+    const executeAll = (actions: ReadonlyArray<Planner.Action>) =>
+      Effect.gen(function* () {
+        const later: Array<Effect.Effect<void, unknown, FileSystem.FileSystem>> = []
+        const defer = <E>(then: Effect.Effect<void, E, FileSystem.FileSystem>) =>
+          Effect.sync(() => {
+            later.push(then)
+          })
+        // Small new versions go up in batches (a few requests for many files), the rest one by one.
+        const small: Array<Transfer.Upload> = []
+        const alone: Array<Planner.Action> = []
+        for (const action of actions) {
+          if (action._tag === "Put" && action.content.manifest.size <= settings.batchFileBytes) small.push(action)
+          else alone.push(action)
+        }
+        const batches: Array<ReadonlyArray<Transfer.Upload>> = []
+        for (let i = 0; i < small.length; i += settings.maxBatchCommits)
+          batches.push(small.slice(i, i + settings.maxBatchCommits))
+        const tasks: Array<Effect.Effect<void, unknown, FileSystem.FileSystem>> = [
+          ...batches.map((batch) => uploadBatch(batch, defer)),
+          ...alone.map((action) => execute(action, defer))
+        ]
+        yield* Effect.forEach(tasks, (task) => task, { concurrency: settings.parallelFiles, discard: true })
+        for (const then of later) yield* then
+      })
+
+    /** A batch of small uploads; a refused file is handled as a lone upload's refusal would be. */
+    const uploadBatch = (
+      batch: ReadonlyArray<Transfer.Upload>,
+      defer: <E>(then: Effect.Effect<void, E, FileSystem.FileSystem>) => Effect.Effect<void, E, FileSystem.FileSystem>
+    ) =>
+      Effect.gen(function* () {
+        const outcomes = yield* Transfer.uploadMany(ctx, batch)
+        for (const [i, outcome] of outcomes.entries()) {
+          if (outcome._tag === "Committed") continue
+          const item = batch[i]!
+          const error = outcome.error
+          switch (error._tag) {
+            case "SyncConflict":
+              yield* defer(lostRace(item.path, 0))
+              break
+            case "ChunksMissing":
+            case "SyncBusy":
+            case "SyncHomeUnreachable":
+            case "RequestTimeout":
+              // Chunks collected meanwhile, or a refusal worth another try: upload it alone.
+              yield* defer(execute({ _tag: "Put", ...item }, (then) => then))
+              break
+            default:
+              yield* report(item.path, error)
+          }
+        }
       })
 
     /**
@@ -383,7 +513,7 @@ export const make = (
         const current = yield* index.get(path)
         const mine = here.content?.manifest.sha256
         if (mine !== undefined && Option.isSome(current) && !current.value.deleted && current.value.sha256 === mine) {
-          const still = yield* Effect.option(Scanner.content(options.root, copy, settings))
+          const still = yield* Effect.option(Scanner.content(options.root, copy, settings, ctx.hasher))
           if (Option.isSome(still) && still.value.manifest.sha256 === mine) {
             yield* fs.remove(Paths.join(options.root, copy)).pipe(Effect.ignore)
             yield* SubscriptionRef.update(
@@ -398,14 +528,29 @@ export const make = (
         yield* catchUp
       })
 
-    const execute = (action: Planner.Action) => {
+    const execute = (
+      action: Planner.Action,
+      defer: <E>(then: Effect.Effect<void, E, FileSystem.FileSystem>) => Effect.Effect<void, E, FileSystem.FileSystem>
+    ) => {
       const path = action._tag === "Rename" ? action.to : action.path
+      const after = (then: Effect.Effect<void, Transfer.TransferError, FileSystem.FileSystem>) =>
+        defer(
+          then.pipe(
+            Effect.catchTags({
+              FileUnreadable: (e) => report(path, e),
+              LocalIndexFull: (e) => report(path, e),
+              BadRemoteContent: (e) => report(path, e),
+              SyncInvalid: (e) => report(path, e),
+              QuotaExceeded: (e) => report(path, e)
+            })
+          )
+        )
       return Effect.gen(function* () {
         const now = yield* Clock.currentTimeMillis
         switch (action._tag) {
           case "Put":
             return yield* Transfer.upload(ctx, action.path, action.base, action.content).pipe(
-              Effect.catchTag("SyncConflict", () => lostRace(action.path, 0))
+              Effect.catchTag("SyncConflict", () => after(lostRace(action.path, 0)))
             )
           case "Touch": {
             const entry = yield* index.get(action.path)
@@ -430,7 +575,7 @@ export const make = (
                 Effect.forEach(result.changes, (c) => index.put(tombstone(c)), { discard: true })
               ),
               // Edited elsewhere first: the edit wins, the catch-up brings it back.
-              Effect.catchTag("SyncConflict", () => catchUp),
+              Effect.catchTag("SyncConflict", () => after(catchUp)),
               Effect.catchTag("SyncNotFound", () => index.remove(action.path))
             )
           }
@@ -453,9 +598,9 @@ export const make = (
               // The server would not rename (the source changed elsewhere, the target exists): upload
               // the new path as a file; the catch-up brings the source's newer version back.
               Effect.catchTags({
-                SyncConflict: () => Effect.zipRight(uploadNew(action.to), catchUp),
-                SyncNotFound: () => Effect.zipRight(uploadNew(action.to), catchUp),
-                SyncInvalid: () => Effect.zipRight(uploadNew(action.to), catchUp)
+                SyncConflict: () => after(Effect.zipRight(uploadNew(action.to), catchUp)),
+                SyncNotFound: () => after(Effect.zipRight(uploadNew(action.to), catchUp)),
+                SyncInvalid: () => after(Effect.zipRight(uploadNew(action.to), catchUp))
               })
             )
           }
@@ -472,15 +617,8 @@ export const make = (
     }
 
     const refreshStatus = Effect.gen(function* () {
-      const all = yield* index.all
+      const { bytes, files } = yield* index.totals
       const state = yield* index.state
-      let files = 0
-      let bytes = 0
-      for (const e of all)
-        if (!e.deleted) {
-          files++
-          bytes += e.size
-        }
       yield* SubscriptionRef.update(
         status,
         (s): FolderStatus => ({
@@ -489,7 +627,8 @@ export const make = (
           bytes,
           lastSeq: Option.match(state, { onNone: () => 0, onSome: (st) => st.lastSeq }),
           indexId: Option.match(state, { onNone: () => s.indexId, onSome: (st) => st.indexId }),
-          state: s.state === "halted" ? "halted" : "idle",
+          // Idle only when nothing moves (a transfer of another fiber may still be under way).
+          state: s.state === "halted" ? "halted" : s.inFlight.length > 0 ? "syncing" : "idle",
           reason: s.state === "halted" ? s.reason : undefined
         })
       )
@@ -506,30 +645,49 @@ export const make = (
         case "Remote":
           return Effect.gen(function* () {
             const state = yield* folderState
-            const foreign = command.changes.some((c) => c.seq > state.lastSeq)
-            if (foreign) yield* applyChanges(command.changes)
+            const foreign = command.changes.filter((c) => c.seq > state.lastSeq)
+            if (foreign.length === 0) return
+            yield* applyChanges(command.changes)
           })
       }
     }
 
-    const worker = Effect.forever(
-      Effect.flatMap(Queue.take(mailbox), (command) =>
-        provide(handle(command)).pipe(
-          Effect.zipRight(refreshStatus),
-          Effect.catchAllCause((cause) =>
-            Cause.isInterruptedOnly(cause)
-              ? Effect.failCause(cause)
-              : Effect.zipRight(
-                  report(undefined, Cause.squash(cause)),
-                  Effect.zipRight(refreshStatus, setState("error", Cause.pretty(cause).split("\n")[0]))
-                )
-          ),
-          Effect.ensuring(
-            command._tag === "Full" && command.done !== undefined
-              ? Deferred.succeed(command.done, undefined)
-              : Effect.void
-          )
+    /**
+     * The live changes queued one after another make one batch (their bytes move at once, at most
+     * a catch-up page of them); every other command is taken alone.
+     */
+    const merge = (commands: ReadonlyArray<Command>): ReadonlyArray<Command> => {
+      const out: Array<Command> = []
+      for (const command of commands) {
+        const last = out[out.length - 1]
+        if (command._tag === "Remote" && last?._tag === "Remote" && last.changes.length < settings.pageSize)
+          out[out.length - 1] = { _tag: "Remote", changes: [...last.changes, ...command.changes] }
+        else out.push(command)
+      }
+      return out
+    }
+
+    const run = (command: Command) =>
+      provide(handle(command)).pipe(
+        Effect.zipRight(refreshStatus),
+        Effect.catchAllCause((cause) =>
+          Cause.isInterruptedOnly(cause)
+            ? Effect.failCause(cause)
+            : Effect.zipRight(
+                report(undefined, Cause.squash(cause)),
+                Effect.zipRight(refreshStatus, setState("error", Cause.pretty(cause).split("\n")[0]))
+              )
+        ),
+        Effect.ensuring(
+          command._tag === "Full" && command.done !== undefined
+            ? Deferred.succeed(command.done, undefined)
+            : Effect.void
         )
+      )
+
+    const worker = Effect.forever(
+      Effect.flatMap(Queue.takeBetween(mailbox, 1, settings.mailboxCapacity), (taken) =>
+        Effect.forEach(merge([...taken]), run, { discard: true })
       )
     )
 
@@ -541,22 +699,42 @@ export const make = (
     }
 
     const watcher = Effect.gen(function* () {
+      // Paths by their last event, oldest first (a path seen again moves to the end): the first is
+      // always the next to settle.
       const pending = new Map<string, { seenAt: number; stat: string }>()
+      const see = (path: string, seenAt: number, stat: string) => {
+        pending.delete(path)
+        pending.set(path, { seenAt, stat })
+      }
+      // Wakes the settler when a path comes in while none was pending.
+      const wake = yield* Queue.sliding<void>(1)
       const statKey = (path: string) =>
         Effect.map(Scanner.stat(Paths.join(options.root, path)), (s) =>
           Option.match(s, { onNone: () => "absent", onSome: (v) => `${v.size}:${v.mtime}:${v.inode}` })
         )
+      const settleMillis = Duration.toMillis(settings.settleDelay)
+      const UNSEEN = ""
+      /**
+       * Takes each path once it has been still for the settle delay since its last event (and its
+       * stat has not moved meanwhile: an event the watcher missed), so a change waits the settle
+       * delay, not a tick and a half.
+       */
       const settle = Effect.gen(function* () {
+        const first = pending.values().next()
+        if (first.done === true) return yield* Queue.take(wake)
         const now = yield* Clock.currentTimeMillis
+        const due = first.value.seenAt + settleMillis
+        if (due > now) return yield* Effect.sleep(Duration.millis(due - now))
         const ready: Array<string> = []
+        const moved: Array<readonly [string, string]> = []
         for (const [path, p] of pending) {
-          if (now - p.seenAt < Duration.toMillis(settings.settleDelay)) continue
+          if (p.seenAt + settleMillis > now) break
           const key = yield* statKey(path)
-          if (key === p.stat) {
-            ready.push(path)
-            pending.delete(path)
-          } else pending.set(path, { seenAt: now, stat: key })
+          if (p.stat === UNSEEN || key === p.stat) ready.push(path)
+          else moved.push([path, key])
         }
+        for (const path of ready) pending.delete(path)
+        for (const [path, key] of moved) see(path, now, key)
         if (ready.length > 0) yield* Queue.offer(mailbox, { _tag: "Paths", paths: ready })
       })
       const events = fs.watch(options.root, { recursive: true }).pipe(
@@ -569,7 +747,10 @@ export const make = (
               pending.clear()
               return yield* Queue.offer(mailbox, { _tag: "Full", done: undefined })
             }
-            pending.set(path, { seenAt: yield* Clock.currentTimeMillis, stat: yield* statKey(path) })
+            // No I/O here: a burst of events must not outrun the watcher's queue. The stat is taken
+            // once the path is due; a path whose stat moved since (an event missed) waits again.
+            see(path, yield* Clock.currentTimeMillis, UNSEEN)
+            yield* Queue.offer(wake, undefined)
           })
         )
       )
@@ -579,7 +760,7 @@ export const make = (
           status,
           (s): FolderStatus => ({ ...s, watcher: "watching", watcherNote: undefined })
         )
-        const ticker = yield* Effect.fork(Effect.forever(Effect.zipRight(Effect.sleep(settings.settleDelay), settle)))
+        const ticker = yield* Effect.fork(Effect.forever(settle))
         const exit = yield* Effect.exit(events)
         yield* ticker.interruptAsFork(ticker.id())
         yield* Ref.set(watching, false)

@@ -76,6 +76,26 @@ export class LocalIndexFull extends Data.TaggedError("LocalIndexFull")<{ readonl
 export const MAX_SAME_CONTENT = 16
 
 /**
+ * What the folder holds by the index: its files (not tombstones) and their bytes.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Totals {
+  readonly files: number
+  readonly bytes: number
+}
+
+/**
+ * `true` when `path` is `scope` or lies below it as a directory.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const within = (path: string, scope: string): boolean =>
+  path === scope || (path.length > scope.length && path.startsWith(scope) && path[scope.length] === "/")
+
+/**
  * @since 0.1.0
  * @category models
  */
@@ -90,6 +110,13 @@ export interface LocalIndexService {
   readonly remove: (path: string) => Effect.Effect<void>
   /** Every entry, by path (no manifests: the bound on memory is the entries'). */
   readonly all: Effect.Effect<ReadonlyArray<LocalEntry>>
+  /**
+   * The entry at `path` and every entry below it as a directory, by path: what a scan of changed
+   * paths compares with, at a cost that does not grow with the rest of the folder.
+   */
+  readonly under: (path: string) => Effect.Effect<ReadonlyArray<LocalEntry>>
+  /** Files and bytes, kept as entries change (reading them costs nothing whatever the folder's size). */
+  readonly totals: Effect.Effect<Totals>
   /** Files (not tombstones) with this content, at most {@link MAX_SAME_CONTENT}, by path. */
   readonly bySha256: (sha256: string) => Effect.Effect<ReadonlyArray<LocalEntry>>
   /**
@@ -136,6 +163,13 @@ export const makeMemory = (config: Partial<LocalIndexConfig> = {}): Effect.Effec
     const { maxEntries } = { ...defaultConfig, ...config }
     let folder: Option.Option<FolderState> = Option.none()
     const entries = new Map<string, { entry: LocalEntry; manifest: Uint8Array | undefined }>()
+    let files = 0
+    let bytes = 0
+    const count = (entry: LocalEntry | undefined, sign: 1 | -1) => {
+      if (entry === undefined || entry.deleted) return
+      files += sign
+      bytes += sign * entry.size
+    }
     const service: LocalIndexService = {
       state: Effect.sync(() => folder),
       setState: (state) =>
@@ -148,14 +182,25 @@ export const makeMemory = (config: Partial<LocalIndexConfig> = {}): Effect.Effec
         Effect.suspend(() => {
           if (!entries.has(entry.path) && entries.size >= maxEntries)
             return Effect.fail(new LocalIndexFull({ limit: maxEntries }))
+          count(entries.get(entry.path)?.entry, -1)
           entries.set(entry.path, { entry: { ...entry }, manifest: entry.deleted ? undefined : manifest?.slice() })
+          count(entry, 1)
           return Effect.void
         }),
       remove: (path) =>
         Effect.sync(() => {
+          count(entries.get(path)?.entry, -1)
           entries.delete(path)
         }),
       all: Effect.sync(() => [...entries.values()].map((e) => e.entry).sort(byPath)),
+      under: (path) =>
+        Effect.sync(() =>
+          [...entries.values()]
+            .map((e) => e.entry)
+            .filter((e) => within(e.path, path))
+            .sort(byPath)
+        ),
+      totals: Effect.sync(() => ({ files, bytes })),
       bySha256: (sha256) =>
         Effect.sync(() =>
           [...entries.values()]

@@ -125,5 +125,34 @@ export const localIndex: ReadonlyArray<Case<Service, Config>> = [
         ["b", "c"]
       )
     })
+  ),
+  conformance("a path's entries and the folder's totals read without listing the folder", (make) =>
+    Effect.gen(function* () {
+      const index = yield* make()
+      yield* equal("empty", yield* index.totals, { files: 0, bytes: 0 })
+      yield* index.put(file("docs/a.txt", "c"), new Uint8Array([1]))
+      yield* index.put(file("docs/sub/b.txt", "c"), new Uint8Array([1]))
+      yield* index.put(file("docs.txt", "c"), new Uint8Array([1]))
+      yield* index.put(file("docsx/c.txt", "c"), new Uint8Array([1]))
+      yield* index.put(tombstone("docs/gone", 2))
+      yield* equal(
+        "a directory: itself and below, nothing that only starts alike",
+        (yield* index.under("docs")).map((e) => e.path),
+        ["docs/a.txt", "docs/gone", "docs/sub/b.txt"]
+      )
+      yield* equal(
+        "a file",
+        (yield* index.under("docs.txt")).map((e) => e.path),
+        ["docs.txt"]
+      )
+      yield* equal("tombstones count nothing", yield* index.totals, { files: 4, bytes: 40 })
+      yield* index.put({ ...file("docs/a.txt", "d", 2), size: 25 }, new Uint8Array([2]))
+      yield* index.put(tombstone("docs.txt", 2))
+      yield* index.remove("docsx/c.txt")
+      yield* index.put(file("docs/gone", "e", 3), new Uint8Array([3]))
+      yield* equal("after changes", yield* index.totals, { files: 3, bytes: 45 })
+      yield* index.forgetVersions
+      yield* equal("forgetting versions keeps files", yield* index.totals, { files: 3, bytes: 45 })
+    })
   )
 ]

@@ -14,6 +14,7 @@ import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import * as Chunker from "../Chunker.js"
+import * as Hasher from "../Hasher.js"
 import * as Manifest from "../Manifest.js"
 import type { Ignore } from "./Ignore.js"
 import type { LocalEntry } from "./LocalIndex.js"
@@ -85,24 +86,29 @@ export const statMatches = (entry: LocalEntry, s: Stat, settings: Settings): boo
   s.mtime < entry.checkedAt - Duration.toMillis(settings.racyWindow)
 
 /**
- * Every regular file of the folder not ignored, by folder-relative path, with its stat.
+ * Every regular file of the folder not ignored, by folder-relative path (in path order), with its
+ * stat; at most `concurrency` stats at once.
  *
  * @since 0.1.0
  * @category scanning
  */
 export const walk = (
   root: string,
-  ignore: Ignore
+  ignore: Ignore,
+  concurrency = 1
 ): Effect.Effect<Map<string, Stat>, PlatformError.PlatformError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
     const names = yield* fs.readDirectory(root, { recursive: true })
+    const paths = names
+      .map((raw) => raw.split("\\").join("/"))
+      .filter((path) => !ignore.ignores(path))
+      .sort()
+    const stats = yield* Effect.forEach(paths, (path) => stat(join(root, path)), { concurrency })
     const files = new Map<string, Stat>()
-    for (const raw of names.slice().sort()) {
-      const path = raw.split("\\").join("/")
-      if (ignore.ignores(path)) continue
-      const s = yield* stat(join(root, path))
-      if (Option.isSome(s)) files.set(path, s.value)
+    for (let i = 0; i < paths.length; i++) {
+      const s = stats[i]!
+      if (Option.isSome(s)) files.set(paths[i]!, s.value)
     }
     return files
   })
@@ -122,8 +128,9 @@ export interface Content {
 }
 
 /**
- * Reads a file as a stream and builds its manifest; refuses a file over the size bound or one
- * that changed while it was read (it will be seen again once it settles).
+ * Reads a file as a stream (in one read when it fits in `readChunkSize`) and builds its manifest,
+ * hashing with `hasher`; refuses a file over the size bound or one that changed while it was read
+ * (it will be seen again once it settles).
  *
  * @since 0.1.0
  * @category scanning
@@ -131,7 +138,8 @@ export interface Content {
 export const content = (
   root: string,
   path: string,
-  settings: Settings
+  settings: Settings,
+  hasher: Hasher.Hasher = Hasher.noble
 ): Effect.Effect<Content, FileUnreadable, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -141,12 +149,18 @@ export const content = (
     if (Option.isNone(before)) return yield* Effect.fail(refuse("not a regular file any more"))
     if (before.value.size > settings.maxFileSize)
       return yield* Effect.fail(refuse(`${before.value.size} bytes, over the bound of ${settings.maxFileSize}`))
-    const chunker = Either.getOrThrow(Chunker.make(Chunker.defaults))
+    const chunker = Either.getOrThrow(Chunker.make(Chunker.defaults, hasher))
     const builder = Manifest.builder(chunker)
-    yield* fs.stream(absolute, { chunkSize: FileSystem.Size(settings.readChunkSize) }).pipe(
-      Stream.runForEach((piece) => Effect.sync(() => builder.push(piece))),
-      Effect.mapError((e) => refuse(e.message))
-    )
+    if (before.value.size <= settings.readChunkSize) {
+      // A small file (most of a folder): one read, no stream.
+      const bytes = yield* fs.readFile(absolute).pipe(Effect.mapError((e) => refuse(e.message)))
+      builder.push(bytes)
+    } else {
+      yield* fs.stream(absolute, { chunkSize: FileSystem.Size(settings.readChunkSize) }).pipe(
+        Stream.runForEach((piece) => Effect.sync(() => builder.push(piece))),
+        Effect.mapError((e) => refuse(e.message))
+      )
+    }
     const manifest = yield* Either.match(builder.finish(), {
       onLeft: (e) => Effect.fail(refuse(e.message)),
       onRight: Effect.succeed
@@ -159,7 +173,12 @@ export const content = (
       manifest.size !== after.value.size
     )
       return yield* Effect.fail(refuse("changed while it was read"))
-    return { manifest, digest: Manifest.digest(manifest), encoded: Manifest.encode(manifest), stat: after.value }
+    return {
+      manifest,
+      digest: Manifest.digest(manifest, hasher),
+      encoded: Manifest.encode(manifest),
+      stat: after.value
+    }
   })
 
 /**

@@ -25,8 +25,31 @@ export const Settings = Schema.Struct({
   maxDeleteShare: Schema.optionalWith(Schema.Number.pipe(Schema.between(0, 1)), { default: () => 0.5 }),
   /** ...unless it deletes fewer than this many (a folder of three files may lose two). */
   minDeleteCountForHalt: Schema.optionalWith(Positive, { default: () => 10 }),
-  /** Chunk uploads and downloads in flight at once, per folder. */
+  /** Chunk uploads and downloads in flight at once, per file. */
   parallelTransfers: Schema.optionalWith(Positive, { default: () => 4 }),
+  /**
+   * Files moving at once, per folder: the independent operations of a scan's plan (never two on
+   * one path), and the downloads of a catch-up page (fetched at once, applied in number order).
+   */
+  parallelFiles: Schema.optionalWith(Positive, { default: () => 8 }),
+  /**
+   * Changes of a catch-up page (or of live changes queued together) whose bytes are fetched ahead
+   * before they are applied in number order.
+   */
+  prefetchWindow: Schema.optionalWith(Positive, { default: () => 64 }),
+  /**
+   * Files up to this size are uploaded in batches: one question for the chunks the server lacks,
+   * the chunks packed together, the commits sent together (a few requests for many small files).
+   */
+  batchFileBytes: Schema.optionalWith(Positive, { default: () => 1024 * 1024 }),
+  /** Chunks one packed upload carries at most (the server's bound may be lower: keep within it). */
+  maxBatchChunks: Schema.optionalWith(Positive, { default: () => 1024 }),
+  /** Bytes of chunks one packed upload carries at most. */
+  maxBatchBytes: Schema.optionalWith(Positive, { default: () => 16 * 1024 * 1024 }),
+  /** Commits sent together at most. */
+  maxBatchCommits: Schema.optionalWith(Positive, { default: () => 1000 }),
+  /** Files a scan stats and reads at once. */
+  parallelScans: Schema.optionalWith(Positive, { default: () => 8 }),
   /** Retry of a transient server failure (busy, home unreachable, timeout): first delay... */
   retryBaseDelay: Schema.optionalWith(Schema.DurationFromMillis, { default: () => Duration.millis(200) }),
   /** ...doubling up to this delay... */
@@ -35,7 +58,10 @@ export const Settings = Schema.Struct({
   retryAttempts: Schema.optionalWith(Schema.Int.pipe(Schema.nonNegative()), { default: () => 8 }),
   /** Deadline of one request to the server. */
   requestTimeout: Schema.optionalWith(Schema.DurationFromMillis, { default: () => Duration.seconds(60) }),
-  /** Bytes of chunks a download holds in memory at once (bounds memory whatever the file size). */
+  /**
+   * Bytes of chunks the folder's downloads hold in memory at once, shared by the files moving at
+   * once (bounds memory whatever the file size).
+   */
   chunkCacheBytes: Schema.optionalWith(Positive, { default: () => 64 * 1024 * 1024 }),
   /** Files larger than this are not synced (an error in the status). */
   maxFileSize: Schema.optionalWith(Positive, { default: () => 64 * 1024 * 1024 * 1024 }),

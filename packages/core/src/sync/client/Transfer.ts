@@ -10,14 +10,13 @@
  * @since 0.1.0
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import { sha256 } from "@noble/hashes/sha2.js"
-import { bytesToHex } from "@noble/hashes/utils.js"
 import * as Clock from "effect/Clock"
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
 import type * as SubscriptionRef from "effect/SubscriptionRef"
+import type * as Hasher from "../Hasher.js"
 import * as Manifest from "../Manifest.js"
 import * as Protocol from "../Protocol.js"
 import type { LocalEntry, LocalIndexFull, LocalIndexService } from "./LocalIndex.js"
@@ -67,6 +66,8 @@ export interface Context {
   readonly index: LocalIndexService
   readonly settings: Settings.Settings
   readonly status: SubscriptionRef.SubscriptionRef<FolderStatus>
+  /** The SHA-256 that names and checks content (native in a Node daemon, pure JS in the simulator). */
+  readonly hasher: Hasher.Hasher
 }
 
 /**
@@ -102,8 +103,6 @@ export const call = <A>(
     Effect.retry({ schedule: Settings.retrySchedule(ctx.settings), while: transient })
   )
 
-const hashHex = (bytes: Uint8Array) => bytesToHex(sha256(bytes))
-
 /** Tracks one transfer in the status while `body` runs. */
 const tracked = <A, E, R>(
   ctx: Context,
@@ -121,7 +120,15 @@ const tracked = <A, E, R>(
       )
     )
   return Effect.acquireUseRelease(
-    update((list) => [...list, { path, direction, bytes, done: 0 }]),
+    // Something moving: the folder is not idle, whatever command moves it.
+    ctx.status.modify((s) => [
+      undefined,
+      {
+        ...s,
+        state: s.state === "idle" || s.state === "starting" ? "syncing" : s.state,
+        inFlight: [...s.inFlight, { path, direction, bytes, done: 0 }]
+      }
+    ]),
     () => body(progress),
     () => update((list) => list.filter((t) => !(t.path === path && t.direction === direction)))
   )
@@ -204,7 +211,7 @@ export const uploadChunks = (
             const bytes = yield* Scanner.readRange(absolute, at.offset, at.size).pipe(
               Effect.mapError((e) => new Scanner.FileUnreadable({ path, reason: e.message }))
             )
-            if (bytes.length !== at.size || hashHex(bytes) !== hash)
+            if (bytes.length !== at.size || ctx.hasher.sha256(bytes) !== hash)
               return yield* Effect.fail(new Scanner.FileUnreadable({ path, reason: "changed while it was uploaded" }))
             yield* call(ctx, "putChunk", ctx.session.putChunk(hash, bytes))
             yield* progress(bytes.length)
@@ -230,7 +237,8 @@ export const commitContent = (ctx: Context, path: string, base: number, content:
     const baseBytes = yield* ctx.index.manifest(path)
     if (Option.isNone(baseBytes)) return whole
     const baseManifest = Manifest.decode(baseBytes.value)
-    if (Either.isLeft(baseManifest) || Manifest.digest(baseManifest.right) !== entry.value.manifest) return whole
+    if (Either.isLeft(baseManifest) || Manifest.digest(baseManifest.right, ctx.hasher) !== entry.value.manifest)
+      return whole
     const delta = Manifest.encodeDelta(Manifest.diff(baseManifest.right, content.manifest))
     return delta.length < content.encoded.length ? ({ _tag: "Delta", bytes: delta } as const) : whole
   })
@@ -269,6 +277,133 @@ export const upload = (
   })
 
 /**
+ * A small file to upload with others ({@link uploadMany}).
+ *
+ * @since 0.1.0
+ * @category upload
+ */
+export interface Upload {
+  readonly path: string
+  readonly base: number
+  readonly content: Scanner.Content
+}
+
+/**
+ * What became of one file of {@link uploadMany}: committed (recorded in the index) or refused,
+ * with the error a lone {@link upload} would have ended with.
+ *
+ * @since 0.1.0
+ * @category upload
+ */
+export type UploadOutcome =
+  | { readonly _tag: "Committed"; readonly path: string }
+  | { readonly _tag: "Refused"; readonly path: string; readonly error: TransferError }
+
+/**
+ * Uploads many small files in a few requests: one question for the chunks the server lacks
+ * (shared chunks asked once), the missing chunks packed (at most `maxBatchChunks` and
+ * `maxBatchBytes` a pack, read from the files by offset and checked, one pack in memory at a
+ * time), then the commits together (at most `maxBatchCommits` a request), each recorded in the
+ * index as it is accepted. A file that changed while read, or whose commit is refused, is an
+ * outcome of its own; the others go on. A failure of the server (after retries) fails the whole.
+ *
+ * @since 0.1.0
+ * @category upload
+ */
+export const uploadMany = (
+  ctx: Context,
+  items: ReadonlyArray<Upload>
+): Effect.Effect<ReadonlyArray<UploadOutcome>, Protocol.SyncError | RequestTimeout, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const { maxBatchBytes, maxBatchChunks, maxBatchCommits } = ctx.settings
+    const refused = new Map<string, TransferError>()
+    const where = new Map<string, { readonly path: string; readonly offset: number; readonly size: number }>()
+    for (const item of items) {
+      let offset = 0
+      for (const c of item.content.manifest.chunks) {
+        if (!where.has(c.hash)) where.set(c.hash, { path: item.path, offset, size: c.size })
+        offset += c.size
+      }
+    }
+    const names = [...where.keys()]
+    const missing: Array<string> = []
+    for (let i = 0; i < names.length; i += Protocol.MAX_MISSING_QUERY)
+      missing.push(
+        ...(yield* call(ctx, "missing", ctx.session.missing(names.slice(i, i + Protocol.MAX_MISSING_QUERY))))
+      )
+    const total = missing.reduce((n, h) => n + where.get(h)!.size, 0)
+    yield* tracked(ctx, `${items.length} files`, "upload", total, (progress) =>
+      Effect.gen(function* () {
+        let pack: Array<Protocol.ChunkData> = []
+        let packBytes = 0
+        const send = Effect.suspend(() => {
+          const sent = pack
+          const bytes = packBytes
+          pack = []
+          packBytes = 0
+          return sent.length === 0
+            ? Effect.void
+            : Effect.zipRight(call(ctx, "putChunks", ctx.session.putChunks(sent)), progress(bytes))
+        })
+        for (const hash of missing) {
+          const at = where.get(hash)!
+          if (refused.has(at.path)) continue
+          const bytes = yield* Effect.either(Scanner.readRange(join(ctx.root, at.path), at.offset, at.size))
+          if (Either.isLeft(bytes) || bytes.right.length !== at.size || ctx.hasher.sha256(bytes.right) !== hash) {
+            const reason = Either.isLeft(bytes) ? bytes.left.message : "changed while it was uploaded"
+            refused.set(at.path, new Scanner.FileUnreadable({ path: at.path, reason }))
+            continue
+          }
+          if (pack.length >= maxBatchChunks || (pack.length > 0 && packBytes + at.size > maxBatchBytes)) yield* send
+          pack.push({ hash, bytes: bytes.right })
+          packBytes += at.size
+        }
+        yield* send
+      })
+    )
+    const ready = items.filter((item) => !refused.has(item.path))
+    const now = yield* Clock.currentTimeMillis
+    for (let i = 0; i < ready.length; i += maxBatchCommits) {
+      const group = ready.slice(i, i + maxBatchCommits)
+      const requests: Array<Protocol.CommitRequest> = []
+      for (const item of group) {
+        const body = yield* commitContent(ctx, item.path, item.base, item.content)
+        requests.push({
+          path: item.path,
+          base: item.base,
+          op: { _tag: "Put", mtime: item.content.stat.mtime, content: body }
+        })
+      }
+      const outcomes = yield* call(ctx, "commitMany", ctx.session.commitMany(requests))
+      for (let j = 0; j < group.length; j++) {
+        const item = group[j]!
+        const outcome = outcomes[j]
+        if (outcome === undefined) {
+          refused.set(item.path, new Protocol.SyncBusy({ reason: "the server answered fewer commits than asked" }))
+          continue
+        }
+        if (outcome._tag === "Refused") {
+          refused.set(item.path, outcome.error)
+          continue
+        }
+        const change = outcome.result.changes.find((c) => c.path === item.path)
+        if (change === undefined) continue
+        const put = yield* Effect.either(
+          ctx.index.put(
+            fileEntry(item.path, item.content.stat, item.content, change.version, change.seq, now),
+            item.content.encoded
+          )
+        )
+        if (Either.isLeft(put)) refused.set(item.path, put.left)
+      }
+    }
+    return items.map((item): UploadOutcome => {
+      const error = refused.get(item.path)
+      return error === undefined ? { _tag: "Committed", path: item.path } : { _tag: "Refused", path: item.path, error }
+    })
+  })
+
+/**
  * What the device holds at a path compared with its index entry: nothing, the entry's content
  * (the stat matches, or the bytes do), or something the server has not seen.
  *
@@ -294,7 +429,7 @@ export const local = (
     if (Option.isNone(s)) return { _tag: "Absent" } as const
     if (Option.isSome(entry) && Scanner.statMatches(entry.value, s.value, ctx.settings))
       return { _tag: "Synced", stat: s.value } as const
-    const content = yield* Effect.option(Scanner.content(ctx.root, path, ctx.settings))
+    const content = yield* Effect.option(Scanner.content(ctx.root, path, ctx.settings, ctx.hasher))
     if (Option.isNone(content)) return { _tag: "Modified", stat: s.value, content: undefined } as const
     if (Option.isSome(entry) && !entry.value.deleted && content.value.digest === entry.value.manifest)
       return { _tag: "Synced", stat: content.value.stat } as const
@@ -357,7 +492,7 @@ export const fetchManifest = (ctx: Context, change: Protocol.Change, entry: Prot
     const body = yield* call(
       ctx,
       "manifest",
-      ctx.session.manifest(entry.manifest, Option.isSome(base) ? Manifest.digest(base.value) : undefined)
+      ctx.session.manifest(entry.manifest, Option.isSome(base) ? Manifest.digest(base.value, ctx.hasher) : undefined)
     )
     let manifest: Manifest.Manifest
     if (body._tag === "Manifest") {
@@ -372,7 +507,7 @@ export const fetchManifest = (ctx: Context, change: Protocol.Change, entry: Prot
       if (Either.isLeft(applied)) return yield* Effect.fail(refuse(applied.left.message))
       manifest = applied.right
     }
-    if (Manifest.digest(manifest) !== entry.manifest)
+    if (Manifest.digest(manifest, ctx.hasher) !== entry.manifest)
       return yield* Effect.fail(refuse(`the manifest does not hash to its name ${entry.manifest}`))
     if (manifest.size !== entry.size || manifest.sha256 !== entry.sha256)
       return yield* Effect.fail(refuse("the manifest's size or SHA-256 is not the change's"))
@@ -427,7 +562,7 @@ const assemble = (
     const tmpDir = join(ctx.root, TMP_DIR)
     yield* fs.makeDirectory(tmpDir, { recursive: true }).pipe(Effect.mapError(unreadable))
     const part = join(tmpDir, `${digest}.part`)
-    const whole = sha256.create()
+    const whole = ctx.hasher.create()
     // Resume: keep the prefix of whole chunks that still hash to their names.
     let kept = 0
     let next = 0
@@ -437,7 +572,7 @@ const assemble = (
       for (const c of manifest.chunks) {
         if (offset + c.size > existing.value.size) break
         const bytes = yield* Scanner.readRange(part, offset, c.size).pipe(Effect.mapError(unreadable))
-        if (hashHex(bytes) !== c.hash) break
+        if (ctx.hasher.sha256(bytes) !== c.hash) break
         whole.update(bytes)
         offset += c.size
         next++
@@ -450,11 +585,11 @@ const assemble = (
         const source = sources.get(c.hash)
         if (source !== undefined) {
           const bytes = yield* Effect.option(Scanner.readRange(source.absolute, source.offset, c.size))
-          if (Option.isSome(bytes) && bytes.value.length === c.size && hashHex(bytes.value) === c.hash)
+          if (Option.isSome(bytes) && bytes.value.length === c.size && ctx.hasher.sha256(bytes.value) === c.hash)
             return bytes.value
         }
         const bytes = yield* call(ctx, "getChunk", ctx.session.getChunk(c.hash))
-        if (bytes.length !== c.size || hashHex(bytes) !== c.hash)
+        if (bytes.length !== c.size || ctx.hasher.sha256(bytes) !== c.hash)
           return yield* Effect.fail(refuse(`chunk ${c.hash} does not hash to its name`))
         return bytes
       })
@@ -465,14 +600,16 @@ const assemble = (
           const file = yield* fs
             .open(part, { flag: Option.isSome(existing) ? "a" : "w" })
             .pipe(Effect.mapError(unreadable))
-          // Windows of chunks bounded by the cache bytes, fetched in parallel, written in order.
+          // Windows of chunks bounded by the cache bytes (the folder's, shared by the files moving at
+          // once), fetched in parallel, written in order.
+          const windowBytes = Math.max(1, Math.floor(ctx.settings.chunkCacheBytes / ctx.settings.parallelFiles))
           let i = next
           while (i < manifest.chunks.length) {
             const window: Array<Manifest.ChunkRef> = []
             let bytes = 0
             while (
               i < manifest.chunks.length &&
-              (window.length === 0 || bytes + manifest.chunks[i]!.size <= ctx.settings.chunkCacheBytes)
+              (window.length === 0 || bytes + manifest.chunks[i]!.size <= windowBytes)
             ) {
               bytes += manifest.chunks[i]!.size
               window.push(manifest.chunks[i++]!)
@@ -488,7 +625,7 @@ const assemble = (
         })
       )
     )
-    if (bytesToHex(whole.digest()) !== manifest.sha256) {
+    if (whole.digest() !== manifest.sha256) {
       yield* fs.remove(part).pipe(Effect.ignore)
       return yield* Effect.fail(refuse("the chunks do not make the file the manifest names"))
     }
@@ -496,9 +633,74 @@ const assemble = (
   })
 
 /**
+ * A remote version's bytes, fetched ahead of the moment they are applied: its checked manifest and
+ * the fsynced temp file that holds them (named by the manifest's digest, under `.meridian/tmp`).
+ *
+ * @since 0.1.0
+ * @category download
+ */
+export interface Prepared {
+  readonly digest: string
+  readonly manifest: Manifest.Manifest
+  readonly part: string
+}
+
+/** The quick outcomes of a download: the device already holds the version or its bytes. */
+const held = (ctx: Context, change: Protocol.Change, entry: Protocol.FileEntry) =>
+  Effect.gen(function* () {
+    const current = yield* ctx.index.get(change.path)
+    if (Option.isSome(current) && current.value.version > 0 && current.value.version >= change.version)
+      return { _tag: "Applied", current, before: undefined } as const
+    const before = yield* local(ctx, change.path, current)
+    if (before._tag === "Modified" && before.content !== undefined && before.content.manifest.sha256 === entry.sha256)
+      return { _tag: "Held", current, before } as const
+    if (before._tag === "Synced" && Option.isSome(current) && current.value.sha256 === entry.sha256)
+      return { _tag: "Held", current, before } as const
+    return { _tag: "Needed", current, before } as const
+  })
+
+/** Fetches a version's manifest and bytes into its temp file (reusing chunks the device holds). */
+const fetchVersion = (
+  ctx: Context,
+  change: Protocol.Change,
+  entry: Protocol.FileEntry,
+  before: Local
+): Effect.Effect<Prepared, TransferError, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const manifest = yield* fetchManifest(ctx, change, entry)
+    const same = yield* ctx.index.bySha256(entry.sha256)
+    const sources = yield* localSources(ctx, [
+      ...(before._tag === "Synced" ? [change.path] : []),
+      ...same.map((e) => e.path)
+    ])
+    const part = yield* assemble(ctx, change.path, manifest, entry.manifest, sources)
+    return { digest: entry.manifest, manifest, part }
+  })
+
+/**
+ * Fetches a remote version's bytes ahead of applying it, when the device needs them: several
+ * versions' bytes move at once while {@link download} applies them one by one, in number order.
+ * Writes nothing but the temp file; a version the device holds is none.
+ *
+ * @since 0.1.0
+ * @category download
+ */
+export const prepare = (
+  ctx: Context,
+  change: Protocol.Change,
+  entry: Protocol.FileEntry
+): Effect.Effect<Option.Option<Prepared>, TransferError, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    const seen = yield* held(ctx, change, entry)
+    if (seen._tag !== "Needed") return Option.none()
+    return Option.some(yield* fetchVersion(ctx, change, entry, seen.before))
+  })
+
+/**
  * Applies a remote file version at `change.path`. A local change the server has not seen is never
  * overwritten: it becomes a conflict copy first (returned, to upload). A device that already holds
- * the content (after an index reset, or the same edit made twice) only records the number.
+ * the content (after an index reset, or the same edit made twice) only records the number. The
+ * bytes come from `prepared` when {@link prepare} fetched them already.
  *
  * @since 0.1.0
  * @category download
@@ -506,7 +708,8 @@ const assemble = (
 export const download = (
   ctx: Context,
   change: Protocol.Change,
-  entry: Protocol.FileEntry
+  entry: Protocol.FileEntry,
+  prepared?: Prepared
 ): Effect.Effect<ReadonlyArray<string>, TransferError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
     const fs = yield* FileSystem.FileSystem
@@ -516,6 +719,8 @@ export const download = (
     const copies: Array<string> = []
     const current = yield* ctx.index.get(path)
     const before = yield* local(ctx, path, current)
+    // Bytes fetched ahead and not needed after all: their temp file goes.
+    const unused = prepared === undefined ? Effect.void : fs.remove(prepared.part).pipe(Effect.ignore)
     if (before._tag === "Modified" && before.content !== undefined && before.content.manifest.sha256 === entry.sha256) {
       // The device holds this content already: record the number, move nothing.
       const now = yield* Clock.currentTimeMillis
@@ -523,6 +728,7 @@ export const download = (
         fileEntry(path, before.content.stat, before.content, change.version, change.seq, now),
         before.content.encoded
       )
+      yield* unused
       return copies
     }
     if (before._tag === "Synced" && Option.isSome(current) && current.value.sha256 === entry.sha256) {
@@ -532,12 +738,13 @@ export const download = (
         { ...current.value, version: change.version, seq: change.seq, mtime: before.stat.mtime, checkedAt: now },
         Option.getOrUndefined(bytes)
       )
+      yield* unused
       return copies
     }
-    const manifest = yield* fetchManifest(ctx, change, entry)
-    const same = yield* ctx.index.bySha256(entry.sha256)
-    const sources = yield* localSources(ctx, [...(before._tag === "Synced" ? [path] : []), ...same.map((e) => e.path)])
-    const part = yield* assemble(ctx, path, manifest, entry.manifest, sources)
+    const { manifest, part } =
+      prepared !== undefined && prepared.digest === entry.manifest
+        ? prepared
+        : yield* fetchVersion(ctx, change, entry, before)
     // The target may have changed while the chunks moved: look again right before the rename.
     const now = yield* local(ctx, path, current)
     if (now._tag === "Modified")
