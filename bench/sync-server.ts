@@ -34,11 +34,12 @@ import * as Effect from "effect/Effect"
 import * as ManagedRuntime from "effect/ManagedRuntime"
 import { type ChildProcess, spawn } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join, resolve as resolvePath } from "node:path"
 import { bundleStaleReason, staleReason } from "../packages/cli/bin/compiled.js"
 import { freePort, line } from "./support.js"
+import { startSyncSite } from "./sync/tools.js"
 
 const CHUNKS = Number(process.env.BENCH_CHUNKS ?? 400)
 const CHUNK_BYTES = Number(process.env.BENCH_CHUNK_KIB ?? 64) * 1024
@@ -46,7 +47,6 @@ const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 4)
 const BATCH = Number(process.env.BENCH_BATCH ?? 64)
 const FILES = Number(process.env.BENCH_FILES ?? 500)
 const BATCH_COMMITS = Number(process.env.BENCH_BATCH_COMMITS ?? 500)
-const bin = resolvePath("packages/cli/bin/meridian.js")
 const children: Array<ChildProcess> = []
 const MiB = 1024 * 1024
 
@@ -104,36 +104,12 @@ const startBaseline = async (root: string) => {
 }
 
 const startSite = async (root: string) => {
-  const [tcp, http] = [await freePort(), await freePort()]
-  const topology = join(root, "topology.yaml")
-  writeFileSync(
-    topology,
-    [
-      "name: bench-sync-server",
-      "defaultRegion: north",
-      "secret: bench-secret-0123456789",
-      "regions:",
-      '  north: { cidrs: ["10.1.0.0/16"] }',
-      "sites:",
-      `  a: { region: north, tcp: "127.0.0.1:${tcp}", http: "127.0.0.1:${http}", modules: { sync: {} } }`,
-      "links: []",
-      ""
-    ].join("\n")
-  )
   const profile =
     process.env.BENCH_CPU_PROF === undefined
       ? []
       : ["--cpu-prof", `--cpu-prof-dir=${resolvePath(process.env.BENCH_CPU_PROF)}`]
-  const child = spawn(
-    process.execPath,
-    [...profile, bin, "run", "--topology", topology, "--site", "a", "--data", join(root, "data")],
-    {
-      stdio: ["ignore", "ignore", "inherit"]
-    }
-  )
+  const { child, url } = await startSyncSite(root, "bench-sync-server", profile)
   children.push(child)
-  const url = `http://127.0.0.1:${http}`
-  await waitFor(async () => (await fetch(`${url}/health`)).ok, "the site serves")
   return { child, url }
 }
 

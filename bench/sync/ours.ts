@@ -29,9 +29,8 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { fileURLToPath } from "node:url"
 import { bundleStaleReason, staleReason } from "../../packages/cli/bin/compiled.js"
-import { freePort } from "../support.js"
 import type { Contender } from "./contender.js"
-import { end, note, peakRss, track, untrack, waitFor } from "./tools.js"
+import { end, note, peakRss, startSyncSite, track, untrack, waitFor } from "./tools.js"
 
 const bin = fileURLToPath(new URL("../../packages/cli/bin/meridian.js", import.meta.url))
 const ACCOUNT = "bench"
@@ -133,32 +132,7 @@ const relay = (port: number) =>
 
 /** A running site with the account, in `root`. */
 const startSite = async (root: string) => {
-  const [tcp, http] = [await freePort(), await freePort()]
-  const topology = join(root, "topology.yaml")
-  writeFileSync(
-    topology,
-    [
-      "name: bench-sync",
-      "defaultRegion: north",
-      "secret: bench-secret-0123456789",
-      "regions:",
-      '  north: { cidrs: ["10.1.0.0/16"] }',
-      "sites:",
-      `  a: { region: north, tcp: "127.0.0.1:${tcp}", http: "127.0.0.1:${http}", modules: { sync: {} } }`,
-      "links: []",
-      ""
-    ].join("\n")
-  )
-  const site = spawn(
-    process.execPath,
-    [bin, "run", "--topology", topology, "--site", "a", "--data", join(root, "data")],
-    {
-      stdio: ["ignore", "ignore", "inherit"]
-    }
-  )
-  track({ child: site })
-  const url = `http://127.0.0.1:${http}`
-  await waitFor(async () => (await fetch(`${url}/health`)).ok, "the site serves", 60_000, 100)
+  const { child: site, url, http } = await startSyncSite(root, "bench-sync")
   await meridian(["account", "create", ACCOUNT, "--url", url], {}, `${PASSWORD}\n`)
   return { site, url, http }
 }

@@ -1,8 +1,11 @@
 /**
  * The real peers' binaries (`syncthing`, `rsync`) and the helpers the sync benchmark shares.
  */
-import { type ChildProcess, spawnSync } from "node:child_process"
-import { readdirSync, readFileSync, rmSync } from "node:fs"
+import { type ChildProcess, spawn, spawnSync } from "node:child_process"
+import { readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { join } from "node:path"
+import { fileURLToPath } from "node:url"
+import { freePort } from "../support.js"
 
 export const sleep = (millis: number) => new Promise((r) => setTimeout(r, millis))
 
@@ -124,3 +127,38 @@ export const end = (child: ChildProcess, graceMillis = 5000) =>
     })
     child.kill("SIGTERM")
   })
+
+/** The built `meridian` binary the benchmarks run (they refuse a stale build). */
+export const meridianBin = fileURLToPath(new URL("../../packages/cli/bin/meridian.js", import.meta.url))
+
+/**
+ * A real site process running `sync` alone, on free loopback ports, its data in `root`: the
+ * topology written there, `nodeArgs` before the binary (e.g. `--cpu-prof`). Answers once `/health` does.
+ */
+export const startSyncSite = async (root: string, name: string, nodeArgs: ReadonlyArray<string> = []) => {
+  const [tcp, http] = [await freePort(), await freePort()]
+  const topology = join(root, "topology.yaml")
+  writeFileSync(
+    topology,
+    [
+      `name: ${name}`,
+      "defaultRegion: north",
+      "secret: bench-secret-0123456789",
+      "regions:",
+      '  north: { cidrs: ["10.1.0.0/16"] }',
+      "sites:",
+      `  a: { region: north, tcp: "127.0.0.1:${tcp}", http: "127.0.0.1:${http}", modules: { sync: {} } }`,
+      "links: []",
+      ""
+    ].join("\n")
+  )
+  const child = spawn(
+    process.execPath,
+    [...nodeArgs, meridianBin, "run", "--topology", topology, "--site", "a", "--data", join(root, "data")],
+    { stdio: ["ignore", "ignore", "inherit"] }
+  )
+  track({ child })
+  const url = `http://127.0.0.1:${http}`
+  await waitFor(async () => (await fetch(`${url}/health`)).ok, "the site serves", 60_000, 100)
+  return { child, url, http }
+}
