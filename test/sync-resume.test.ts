@@ -68,7 +68,7 @@ describe("meridian sync: a daemon killed with kill -9 mid-upload", () => {
     // `sync status` tells the user the daemon is gone, with what it was doing.
     const told = await a.cli(["sync", "status"])
     expect(told.stdout).toMatch(/stopped \(was \w+\); meridian sync run starts it/)
-    expect(told.stdout).toMatch(/uploading big\.bin: [\d.]+ MiB of 64\.0 MiB/)
+    expect(told.stdout).toMatch(/uploading big\.bin: [\d.]+ (B|KiB|MiB) of 64\.0 MiB/)
 
     await a.start()
     await converged([a, b], { "big.bin": `sha256:${hash}` }, 120_000)
