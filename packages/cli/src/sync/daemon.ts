@@ -29,9 +29,9 @@ import * as Schedule from "effect/Schedule"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import { createHash } from "node:crypto"
-import { existsSync, mkdirSync, renameSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
-import { ClientFailed, type Saved } from "../client.js"
+import { ClientFailed, type Saved, tokenPath } from "../client.js"
 import * as Http from "../http.js"
 import { formatBytes } from "../units.js"
 import { type Folder as Listed, stateDirOf } from "./common.js"
@@ -120,8 +120,31 @@ const narrate = (folder: Listed, status: SubscriptionRef.SubscriptionRef<EngineS
   )
 }
 
+/**
+ * The saved token as it is now: read again when `token.json` changes, so that a new
+ * `meridian account login` (after the old token expired) reaches a running daemon.
+ */
+const currentToken = (initial: string) => {
+  let token = initial
+  let seen = 0
+  return () => {
+    try {
+      const file = tokenPath()
+      const mtime = statSync(file).mtimeMs
+      if (mtime !== seen) {
+        seen = mtime
+        const parsed = JSON.parse(readFileSync(file, "utf8")) as { readonly token?: unknown }
+        if (typeof parsed.token === "string") token = parsed.token
+      }
+    } catch {
+      // No readable token file (logged out, being rewritten): keep the one in hand.
+    }
+    return token
+  }
+}
+
 /** Keeps one folder in step until the daemon stops. */
-const runFolder = (folder: Listed, token: string, settings: ClientSettings.Settings, tty: boolean) =>
+const runFolder = (folder: Listed, token: () => string, settings: ClientSettings.Settings, tty: boolean) =>
   Effect.gen(function* () {
     const state = stateDirOf(folder.path)
     mkdirSync(state, { recursive: true, mode: 0o700 })
@@ -175,6 +198,7 @@ export const run = (folders: ReadonlyArray<Listed>, saved: Saved, settings: Clie
     process.stderr.write(
       `syncing ${folders.map((f) => f.path).join(", ")} as ${saved.name}; stop with Ctrl-C or SIGTERM\n`
     )
-    yield* Effect.forEach(folders, (folder) => runFolder(folder, saved.token, settings, tty), { discard: true })
+    const token = currentToken(saved.token)
+    yield* Effect.forEach(folders, (folder) => runFolder(folder, token, settings, tty), { discard: true })
     return yield* Effect.never
   }).pipe(Effect.scoped, Effect.provide(Layer.merge(NodeHost.fileSystemLayer, Http.layer)))

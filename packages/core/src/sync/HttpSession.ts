@@ -43,8 +43,11 @@ import {
 export interface Options {
   /** The site's base URL, e.g. `https://sync.example.net` (no trailing slash needed). */
   readonly baseUrl: string
-  /** The account's bearer token. */
-  readonly token: string
+  /**
+   * The account's bearer token, or how to read the current one at each request (a daemon picks
+   * up a new login without a restart).
+   */
+  readonly token: string | (() => string)
   readonly device: string
   /** An event (or a line) of the event stream longer than this ends it: default 1 MiB. */
   readonly maxEventChars?: number
@@ -104,7 +107,7 @@ export const make = (options: Options): Effect.Effect<Session, never, HttpClient
     const prepare = (request: HttpClientRequest.HttpClientRequest) =>
       request.pipe(
         HttpClientRequest.prependUrl(base),
-        HttpClientRequest.bearerToken(options.token),
+        HttpClientRequest.bearerToken(typeof options.token === "string" ? options.token : options.token()),
         HttpClientRequest.setHeader(DEVICE_HEADER, options.device)
       )
     const unreachable = (e: { readonly message: string }) =>
