@@ -554,7 +554,10 @@ export const make = (
             )
           case "Touch": {
             const entry = yield* index.get(action.path)
-            if (Option.isNone(entry)) return
+            // The plan saw the index hold this content. If a download took another version since
+            // (a catch-up run for an earlier action), these bytes are stale: recording them under
+            // that version's number would hide the file from every later scan.
+            if (Option.isNone(entry) || entry.value.deleted || entry.value.manifest !== action.content.digest) return
             return yield* index.put(
               Transfer.fileEntry(
                 action.path,
