@@ -213,6 +213,9 @@ export const make = (
         if (Either.isLeft(Paths.validate(to.path))) return false
         const entry = yield* index.get(from.path)
         if (Option.isNone(entry) || entry.value.deleted || entry.value.manifest !== to.entry.manifest) return false
+        // A rename the device has already passed (changes delivered again, live after a catch-up):
+        // the path's version here is newer than the tombstone, and moving it would lose that version.
+        if (entry.value.version >= from.version) return false
         const here = yield* Transfer.local(ctx, from.path, entry)
         const there = yield* Scanner.stat(Paths.join(options.root, to.path))
         if (here._tag !== "Synced" || Option.isSome(there)) return false
