@@ -39,7 +39,7 @@ import { tmpdir } from "node:os"
 import { join, resolve as resolvePath } from "node:path"
 import { bundleStaleReason, staleReason } from "../packages/cli/bin/compiled.js"
 import { freePort, line } from "./support.js"
-import { startSyncSite } from "./sync/tools.js"
+import { startSyncSite, waitFor } from "./sync/tools.js"
 
 const CHUNKS = Number(process.env.BENCH_CHUNKS ?? 400)
 const CHUNK_BYTES = Number(process.env.BENCH_CHUNK_KIB ?? 64) * 1024
@@ -49,17 +49,6 @@ const FILES = Number(process.env.BENCH_FILES ?? 500)
 const BATCH_COMMITS = Number(process.env.BENCH_BATCH_COMMITS ?? 500)
 const children: Array<ChildProcess> = []
 const MiB = 1024 * 1024
-
-const sleep = (millis: number) => new Promise((r) => setTimeout(r, millis))
-
-const waitFor = async (check: () => Promise<boolean>, what: string, timeoutMillis = 60_000) => {
-  const deadline = Date.now() + timeoutMillis
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return
-    await sleep(100)
-  }
-  throw new Error(`${what}: not within ${timeoutMillis} ms`)
-}
 
 /** Seconds of CPU (user + system) a process has used, from `/proc/PID/stat`. */
 const cpuSeconds = (pid: number | undefined): number => {
@@ -99,7 +88,12 @@ const startBaseline = async (root: string) => {
   const child = spawn(process.execPath, ["-e", BASELINE, dir, String(port)], { stdio: ["ignore", "ignore", "inherit"] })
   children.push(child)
   const url = `http://127.0.0.1:${port}`
-  await waitFor(async () => (await fetch(url, { method: "POST", body: "x" })).status === 204, "the baseline serves")
+  await waitFor(
+    async () => (await fetch(url, { method: "POST", body: "x" })).status === 204,
+    "the baseline serves",
+    60_000,
+    100
+  )
   return { child, url }
 }
 
